@@ -43,7 +43,8 @@
  * given twice (also two parameters landing on one member, e.g. two kinds of batch
  * entry), invalid UTF-8, a NUL in a name used as a JSON key.
  * Returns SL_OK and a new reference in *out (caller json_decref()s), or SL_EPROTO and
- * *out = NULL. err may be NULL when errlen is 0. */
+ * *out = NULL. 256 bytes of err hold any message (longer ones are cut); err may be NULL
+ * when errlen is 0. */
 int sl_sqs_query_to_json(const sl_form_t *form, json_t **out, char *err, size_t errlen);
 
 struct evbuffer;
