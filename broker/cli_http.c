@@ -13,16 +13,15 @@
 #include "sluice/error.h"
 #include "sluice/mem.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <fcntl.h>
 #include <netdb.h>
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -423,8 +422,10 @@ sl__cli_http_request(sl_cli_http_t *h, sl_cli_method_t method, const char *path,
     if (a.ok) {
         rc = SL_OK;
     } else if (a.timed_out) {
-        snprintf(h->errstr, sizeof(h->errstr), "timed out after %d.%03d s",
-                 timeout_ms / 1000, timeout_ms % 1000);
+        if (timeout_ms % 1000 == 0)
+            snprintf(h->errstr, sizeof(h->errstr), "timed out after %d s", timeout_ms / 1000);
+        else
+            snprintf(h->errstr, sizeof(h->errstr), "timed out after %d ms", timeout_ms);
         rc = SL_ETIMEDOUT;
     } else if (a.too_large) {
         snprintf(h->errstr, sizeof(h->errstr), "reply larger than %u bytes",
