@@ -535,7 +535,7 @@ sl__mq_send(sl_mq_t *q, const sl_msg_in_t *in, int64_t now_ms, sl_send_result_t 
             res->err = SL_SEND_DELAY_ON_FIFO;
             return false;
         }
-        if (in->dedup_id == NULL) {
+        if (in->dedup_id == NULL || (in->dedup_from_content && !q->cfg.content_dedup)) {
             res->err = SL_SEND_NEED_DEDUP_ID;
             return false;
         }
@@ -545,7 +545,7 @@ sl__mq_send(sl_mq_t *q, const sl_msg_in_t *in, int64_t now_ms, sl_send_result_t 
             res->seq = d->seq;
             return false;
         }
-    } else if (in->dedup_id != NULL) {
+    } else if (in->dedup_id != NULL && !in->dedup_from_content) {
         res->err = SL_SEND_NOT_FIFO_FIELD;
         return false;
     }

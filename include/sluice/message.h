@@ -54,6 +54,8 @@ typedef struct sl_msg_in {
     const char *trace_header;
     const char *group_id;
     const char *dedup_id;                /* explicit, or SHA-256 of body when content-based */
+    bool dedup_from_content;             /* dedup_id was derived from the body: only a queue
+                                          * with ContentBasedDeduplication accepts that */
     int32_t delay_s;                     /* -1 = the queue's DelaySeconds */
 } sl_msg_in_t;
 
