@@ -37,7 +37,8 @@ hexval(unsigned char c)
 }
 
 /* Decodes n bytes of s into dst (room for n + 1), NUL-terminates it and returns the
- * decoded length, or -1 on a bad % escape. */
+ * decoded length, or -1 on a bad % escape. A plain byte loop: encoded bodies are dense
+ * with '+' and %XX, so runs between them are too short for memcpy to pay off. */
 static ptrdiff_t
 decode(const char *s, size_t n, char *dst)
 {
@@ -45,27 +46,22 @@ decode(const char *s, size_t n, char *dst)
     char *d = dst;
 
     while (s < end) {
-        const char *run = s;
+        char ch = *s;
         int hi, lo;
 
-        while (s < end && *s != '%' && *s != '+')
-            s++;
-        if (s > run) {
-            memcpy(d, run, (size_t)(s - run));
-            d += s - run;
-        }
-        if (s == end)
-            break;
-        if (*s == '+') {
+        if (ch == '+') {
             *d++ = ' ';
             s++;
-            continue;
+        } else if (ch != '%') {
+            *d++ = ch;
+            s++;
+        } else {
+            if (end - s < 3 || (hi = hexval((unsigned char)s[1])) < 0
+                || (lo = hexval((unsigned char)s[2])) < 0)
+                return -1;
+            *d++ = (char)(hi << 4 | lo);
+            s += 3;
         }
-        if (end - s < 3 || (hi = hexval((unsigned char)s[1])) < 0
-            || (lo = hexval((unsigned char)s[2])) < 0)
-            return -1;
-        *d++ = (char)(hi << 4 | lo);
-        s += 3;
     }
     *d = '\0';
     return d - dst;
