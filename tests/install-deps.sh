@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Install everything sluice needs to build and test on Debian 12: compilers and
+# libraries, the real AWS clients the integration tests drive (aws CLI and boto3
+# from Debian, the AWS SDK for JavaScript v3 from npm) and redis-server.
+#
+# Idempotent: apt is skipped when every package is already installed, and npm
+# only runs when tests/integration/js/node_modules is missing or older than the
+# lock file. Runs as root, or through sudo otherwise.
+set -euo pipefail
+
+REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+JS_DIR="$REPO_DIR/tests/integration/js"
+
+say() { printf 'install-deps: %s\n' "$*"; }
+
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+else
+    SUDO=()
+fi
+
+# Debian packages: build tools and libraries, then the test clients.
+PKGS=(
+    build-essential cmake pkg-config clang libclang-rt-14-dev
+    libevent-dev libhiredis-dev libmsgpack-dev librdkafka-dev libjansson-dev
+    libyaml-dev libssl-dev libcmocka-dev uuid-dev
+    awscli python3 python3-boto3 curl redis-server ca-certificates
+)
+# Node.js may come from elsewhere (nodesource ships npm inside its nodejs);
+# only ask Debian for it when node or npm is missing.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
+    command -v npm >/dev/null 2>&1 || PKGS+=(npm)
+fi
+
+missing=()
+installed=" $(dpkg-query -W -f='${Package}:${db:Status-Status} ' "${PKGS[@]}" 2>/dev/null || true) "
+for p in "${PKGS[@]}"; do
+    case "$installed" in
+        *" $p:installed "*) ;;
+        *) missing+=("$p") ;;
+    esac
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    say "all ${#PKGS[@]} Debian packages already installed; skipping apt"
+else
+    if [ "$(id -u)" -ne 0 ] && [ ${#SUDO[@]} -eq 0 ]; then
+        say "missing packages (${missing[*]}) and neither root nor sudo" >&2
+        exit 1
+    fi
+    say "apt-get update"
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    say "apt-get install ${missing[*]}"
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+fi
+
+# The tests run Debian's python explicitly; make sure it has boto3.
+if ! /usr/bin/python3 -c 'import boto3' 2>/dev/null; then
+    say "/usr/bin/python3 cannot import boto3" >&2
+    exit 1
+fi
+
+# AWS SDK for JavaScript v3, pinned in tests/integration/js/package.json.
+if ! command -v npm >/dev/null 2>&1; then
+    say "npm not found after install" >&2
+    exit 1
+fi
+stamp="$JS_DIR/node_modules/.sluice-installed"
+if [ -f "$stamp" ] && [ "$stamp" -nt "$JS_DIR/package.json" ] &&
+   { [ ! -f "$JS_DIR/package-lock.json" ] || [ "$stamp" -nt "$JS_DIR/package-lock.json" ]; }; then
+    say "npm packages in tests/integration/js already installed; skipping npm"
+else
+    cd "$JS_DIR"
+    if [ -f package-lock.json ]; then
+        say "npm ci in tests/integration/js"
+        npm ci --no-audit --no-fund --loglevel=error </dev/null
+    else
+        say "npm install in tests/integration/js"
+        npm install --no-audit --no-fund --loglevel=error </dev/null
+    fi
+    touch "$stamp"
+fi
+
+say "done"
