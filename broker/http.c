@@ -11,6 +11,7 @@
 #include "api/native.h"
 #include "api/sqs_query.h"
 #include "form.h"
+#include "jsonw.h"
 #include "sluice/error.h"
 #include "sluice/log.h"
 #include "sluice/mem.h"
@@ -107,16 +108,10 @@ reply_done(ctx_t *c)
         ctx_free(c);
 }
 
-static int
-dump_cb(const char *buf, size_t size, void *data)
-{
-    return evbuffer_add(data, buf, size);
-}
-
 static void
 json_body(struct evbuffer *b, const json_t *j)
 {
-    json_dump_callback(j, dump_cb, b, JSON_COMPACT);
+    sl_json_write(b, j);
 }
 
 /* ---- SQS replies ---- */

@@ -1,0 +1,16 @@
+/* jsonw.h - a fast writer of jansson values into an evbuffer.
+ * jansson's own dumper escapes byte by byte through callbacks, which made it
+ * the largest cost of a ReceiveMessage reply; this writer copies runs of bytes
+ * that need no escaping in one go. Output is compact JSON, keys in insertion
+ * order, UTF-8 kept as is (like json_dumps with JSON_COMPACT). */
+#ifndef SLUICE_JSONW_H
+#define SLUICE_JSONW_H
+
+#include <jansson.h>
+
+struct evbuffer;
+
+/* Appends j as compact JSON. */
+void sl_json_write(struct evbuffer *out, const json_t *j);
+
+#endif
