@@ -71,6 +71,11 @@ struct sl_sqs_call {
     const char **receipts;
     sl_vis_change_t *vis;
     size_t nitems;
+    /* CreateQueue / SetQueueAttributes, across the dead-letter target check */
+    sl_queue_cfg_t cfg;
+    sl_kvlist_t tags;
+    bool have_cfg;
+    void (*after_dlq_check)(sl_sqs_call_t *c);
 };
 
 /* ---- Helpers ---- */
@@ -139,6 +144,10 @@ call_free(sl_sqs_call_t *c)
     json_decref(c->out);
     json_decref(c->failed);
     json_decref(c->in);
+    if (c->have_cfg) {
+        sl_queue_cfg_deinit(&c->cfg);
+        sl_kvlist_deinit(&c->tags);
+    }
     sl_free(c->host);
     sl_free(c);
 }
@@ -316,6 +325,15 @@ add_failed(json_t *failed, const char *id, const sl_api_err_t *e)
 
 /* ---- Queues ---- */
 
+static bool
+queue_is_fifo_name(const char *q)
+{
+    size_t n = strlen(q);
+
+    return n > 5 && strcmp(q + n - 5, ".fifo") == 0;
+}
+
+
 static void
 on_created(void *arg, int status, const sl_queue_info_t *info)
 {
@@ -363,15 +381,67 @@ tags_to_kv(sl_sqs_call_t *c, const json_t *tags, sl_kvlist_t *kv)
     return true;
 }
 
+static void
+on_dlq_checked(void *arg, int status, const sl_queue_info_t *info)
+{
+    sl_sqs_call_t *c = arg;
+
+    if (!resume(c))
+        return;
+    if (status == SL_ENOTFOUND) {
+        fail(c, &SL_ERR_INVALID_PARAM, "Value %.300s for parameter RedrivePolicy is invalid. "
+             "Reason: Dead letter target does not exist.", c->cfg.redrive_policy);
+        return;
+    }
+    if (status != SL_OK) {
+        fail_store(c, status);
+        return;
+    }
+    if (info->cfg->fifo != c->cfg.fifo) {
+        fail(c, &SL_ERR_INVALID_PARAM, "Value %.300s for parameter RedrivePolicy is invalid. "
+             "Reason: Dead-letter queue must be the same type of queue as the source.",
+             c->cfg.redrive_policy);
+        return;
+    }
+    c->after_dlq_check(c);
+}
+
+/* Runs next once the RedrivePolicy's target (if any) is known to exist and to be
+ * of the same type, as SQS requires. */
+static bool
+check_dlq_then(sl_sqs_call_t *c, void (*next)(sl_sqs_call_t *c))
+{
+    int rc;
+
+    if (c->cfg.dlq_name == NULL) {
+        next(c);
+        return true;
+    }
+    c->after_dlq_check = next;
+    if ((rc = sl_store_queue_get(c->svc->store, c->cfg.dlq_name, on_dlq_checked, c)) != SL_OK)
+        return fail_store(c, rc);
+    c->store_pending++;
+    return true;
+}
+
+static void
+do_create(sl_sqs_call_t *c)
+{
+    int rc = sl_store_queue_create(c->svc->store, c->queue, &c->cfg, &c->tags, on_created, c);
+
+    if (rc != SL_OK) {
+        fail_store(c, rc);
+        return;
+    }
+    c->store_pending++;
+}
+
 static bool
 op_create_queue(sl_sqs_call_t *c)
 {
     const char *name = get_str(c, "QueueName");
-    sl_queue_cfg_t cfg;
-    sl_kvlist_t tags;
     sl_api_err_t e;
     bool is_fifo_name;
-    int rc;
 
     if (name == NULL)
         return fail(c, &SL_ERR_MISSING_PARAM, "The request must contain the parameter QueueName.");
@@ -379,34 +449,22 @@ op_create_queue(sl_sqs_call_t *c)
         return fail(c, &SL_ERR_INVALID_PARAM,
                     "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 "
                     "in length");
-    sl_queue_cfg_init(&cfg);
-    sl_kvlist_init(&tags);
-    if (!sl__sqs_attrs_apply(&cfg, json_object_get(c->in, "Attributes"), true, &e)) {
-        sl_queue_cfg_deinit(&cfg);
+    strcpy(c->queue, name);
+    sl_queue_cfg_init(&c->cfg);
+    sl_kvlist_init(&c->tags);
+    c->have_cfg = true;
+    if (!sl__sqs_attrs_apply(&c->cfg, json_object_get(c->in, "Attributes"), true, &e))
         return fail_err(c, &e);
-    }
-    is_fifo_name = strlen(name) > 5 && strcmp(name + strlen(name) - 5, ".fifo") == 0;
-    if (cfg.fifo != is_fifo_name) {
-        sl_queue_cfg_deinit(&cfg);
+    is_fifo_name = queue_is_fifo_name(name);
+    if (c->cfg.fifo != is_fifo_name)
         return fail(c, &SL_ERR_INVALID_PARAM,
                     "The name of a FIFO queue can only include alphanumeric characters, hyphens, "
                     "or underscores, must end with .fifo suffix and be 1 to 80 in length; a "
                     "queue whose name ends in .fifo must set FifoQueue=true.");
-    }
-    if (!tags_to_kv(c, json_object_get(c->in, "tags"), &tags) ||
-        !tags_to_kv(c, json_object_get(c->in, "Tags"), &tags)) {
-        sl_queue_cfg_deinit(&cfg);
-        sl_kvlist_deinit(&tags);
+    if (!tags_to_kv(c, json_object_get(c->in, "tags"), &c->tags) ||
+        !tags_to_kv(c, json_object_get(c->in, "Tags"), &c->tags))
         return false;
-    }
-    strcpy(c->queue, name);
-    rc = sl_store_queue_create(c->svc->store, name, &cfg, &tags, on_created, c);
-    sl_queue_cfg_deinit(&cfg);
-    sl_kvlist_deinit(&tags);
-    if (rc != SL_OK)
-        return fail_store(c, rc);
-    c->store_pending++;
-    return true;
+    return check_dlq_then(c, do_create);
 }
 
 static void
@@ -624,12 +682,22 @@ op_get_queue_attributes(sl_sqs_call_t *c)
 }
 
 static void
+do_set(sl_sqs_call_t *c)
+{
+    int rc = sl_store_queue_set(c->svc->store, c->queue, &c->cfg, on_done_empty, c);
+
+    if (rc != SL_OK) {
+        fail_store(c, rc);
+        return;
+    }
+    c->store_pending++;
+}
+
+static void
 on_got_for_set(void *arg, int status, const sl_queue_info_t *info)
 {
     sl_sqs_call_t *c = arg;
-    sl_queue_cfg_t cfg;
     sl_api_err_t e;
-    int rc;
 
     if (!resume(c))
         return;
@@ -637,19 +705,14 @@ on_got_for_set(void *arg, int status, const sl_queue_info_t *info)
         fail_store(c, status);
         return;
     }
-    sl_queue_cfg_copy(&cfg, info->cfg);
-    if (!sl__sqs_attrs_apply(&cfg, json_object_get(c->in, "Attributes"), false, &e)) {
-        sl_queue_cfg_deinit(&cfg);
+    sl_queue_cfg_copy(&c->cfg, info->cfg);
+    sl_kvlist_init(&c->tags);
+    c->have_cfg = true;
+    if (!sl__sqs_attrs_apply(&c->cfg, json_object_get(c->in, "Attributes"), false, &e)) {
         fail_err(c, &e);
         return;
     }
-    rc = sl_store_queue_set(c->svc->store, c->queue, &cfg, on_done_empty, c);
-    sl_queue_cfg_deinit(&cfg);
-    if (rc != SL_OK) {
-        fail_store(c, rc);
-        return;
-    }
-    c->store_pending++;
+    check_dlq_then(c, do_set);
 }
 
 static bool
@@ -813,14 +876,6 @@ op_list_dead_letter_source_queues(sl_sqs_call_t *c)
 
 /* ---- Sending ---- */
 
-static bool
-queue_is_fifo_name(const char *q)
-{
-    size_t n = strlen(q);
-
-    return n > 5 && strcmp(q + n - 5, ".fifo") == 0;
-}
-
 /* Why the store refused one message, in SQS's words. */
 static void
 send_err(sl_send_err_t why, const sl_sqs_msgin_t *m, sl_api_err_t *e)
@@ -898,10 +953,17 @@ on_sent_one(void *arg, int status, const sl_send_result_t *res, size_t n)
     sl_sqs_call_t *c = arg;
     sl_api_err_t e;
 
-    if (!resume(c) || !send_status(c, status))
+    if (!resume(c))
+        return;
+    if (status == SL_EFULL) {           /* the batch is this one message */
+        send_err(SL_SEND_TOO_LONG, &c->msgs[0], &e);
+        fail_err(c, &e);
+        return;
+    }
+    if (!send_status(c, status))
         return;
     sl_assert(n == 1);
-    if (status == SL_OK && res[0].err != SL_SEND_OK) {
+    if (res[0].err != SL_SEND_OK) {
         send_err(res[0].err, &c->msgs[0], &e);
         fail_err(c, &e);
         return;
