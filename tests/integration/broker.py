@@ -13,10 +13,12 @@ and fails the run when the broker's log is dirty. Raw HTTP helpers for the
 cases botocore will not send live here too.
 """
 
+import atexit
 import hashlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -85,6 +87,15 @@ def md5_of_attributes(attrs):
     return hashlib.md5(bytes(buf)).hexdigest()
 
 
+def _die_with_parent():
+    """In the child: get SIGTERM if the test process dies (a ctest timeout kill)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Broker:
     def __init__(self, build_dir, extra_args=()):
         self.bin = os.path.join(build_dir, "sluiced")
@@ -108,8 +119,10 @@ class Broker:
             self.proc = subprocess.Popen(
                 [self.bin, "--listen", "127.0.0.1:%d" % self.port,
                  "--store", "memory", "--log-level", "info"] + self.extra_args,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent)
             log.close()
+            atexit.register(self._kill)
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 if self.healthz():
@@ -188,6 +201,13 @@ class Broker:
     def problems(self):
         return list(self._problems)
 
+    def cleanup(self, keep):
+        """Remove the temp dir with the log, unless `keep` (a failed run)."""
+        if keep:
+            print("sluiced log kept in %s" % self.tmp, file=sys.stderr)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
     def log_tail(self, n=30):
         try:
             with open(self.log_path, "r", errors="replace") as f:
@@ -264,6 +284,7 @@ def main(module):
         broker.stop()
         for p in broker.problems():
             print("FAIL: %s" % p, file=sys.stderr)
+        broker.cleanup(keep=True)
         sys.exit(1)
     module.BROKER = broker
     ok = False
@@ -281,4 +302,5 @@ def main(module):
     if not ok:
         print("sluiced log (last lines, %s):\n%s" % (broker.log_path, broker.log_tail()),
               file=sys.stderr)
+    broker.cleanup(keep=not ok)
     sys.exit(0 if ok else 1)

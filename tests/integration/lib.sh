@@ -32,6 +32,11 @@ LIB_FAILED=0
 
 log() { printf '%s\n' "$*" >&2; }
 
+PDEATHSIG=""
+if setpriv --pdeathsig TERM true 2>/dev/null; then
+    PDEATHSIG="setpriv --pdeathsig TERM"
+fi
+
 # free_port: print a loopback TCP port that was free a moment ago.
 free_port() {
     "$PY" -c 'import socket
@@ -62,7 +67,8 @@ start_broker() {
     for attempt in 1 2 3; do
         BROKER_PORT=$(free_port)
         BROKER_LOG="$TEST_TMP/sluiced.$attempt.log"
-        "$bin" --listen "127.0.0.1:$BROKER_PORT" --store memory \
+        # setpriv --pdeathsig: sluiced goes too if this script is killed (ctest timeout)
+        $PDEATHSIG "$bin" --listen "127.0.0.1:$BROKER_PORT" --store memory \
             --log-level info "$@" </dev/null >"$BROKER_LOG" 2>&1 &
         BROKER_PID=$!
         deadline=$((SECONDS + 10))

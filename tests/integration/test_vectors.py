@@ -427,6 +427,7 @@ class Replay:
             if self.failed:
                 print("# sluiced log tail (%s):\n%s" % (self.broker.log_path,
                                                          self.broker.log_tail(20)))
+            self.broker.cleanup(keep=bool(self.failed))
 
 
 def main():
