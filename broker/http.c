@@ -17,11 +17,14 @@
 #include "sluice/mem.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
+#include <errno.h>
 #include <jansson.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +49,7 @@ typedef struct ctx {
     struct evhttp_request *req;
     struct evhttp_connection *conn;
     sl_sqs_call_t *call;
+    struct event *watch;        /* peer-close watch while a call is pending */
     proto_t proto;
     bool gone;                  /* client went away; reply dropped */
     bool in_call;               /* inside sl_sqs_call (reply may run synchronously) */
@@ -65,6 +69,8 @@ proto_name(proto_t p)
 static void
 ctx_free(ctx_t *c)
 {
+    if (c->watch)
+        event_free(c->watch);
     if (c->proto == PROTO_NATIVE)
         sl__native_req_deinit(&c->native);
     sl_free(c);
@@ -102,6 +108,10 @@ reply_done(ctx_t *c)
 {
     c->replied = true;
     c->call = NULL;
+    if (c->watch) {
+        event_free(c->watch);
+        c->watch = NULL;
+    }
     if (c->conn)
         evhttp_connection_set_closecb(c->conn, NULL, NULL);
     if (!c->in_call)
@@ -178,6 +188,38 @@ on_sqs_reply(void *arg, const sl_api_err_t *err, json_t *out)
     reply_done(c);
 }
 
+/* evhttp stops reading a connection while its request is being served, so it
+ * does not notice a client that hangs up during a long poll; the call would
+ * then take messages for nobody. A pending call therefore watches its socket:
+ * end of stream frees the connection, whose close callback cancels the call. */
+static void
+on_peer_readable(evutil_socket_t fd, short what, void *arg)
+{
+    ctx_t *c = arg;
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    (void)what;
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR))) {
+        event_del(c->watch);    /* a pipelined request: evhttp reads it after this one */
+        return;
+    }
+    sl_log(SL_LOG_DEBUG, "client gone op=%s request=%s", c->op, c->request_id);
+    evhttp_connection_free(c->conn);     /* runs on_conn_close, which frees c */
+}
+
+static void
+watch_peer(ctx_t *c)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(c->conn);
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+
+    if (fd < 0)
+        return;
+    c->watch = event_new(c->h->base, fd, EV_READ | EV_PERSIST, on_peer_readable, c);
+    event_add(c->watch, NULL);
+}
+
 /* Runs an SQS call for c; c->op set. Takes care of synchronous replies. */
 static void
 run_call(ctx_t *c, json_t *in)
@@ -194,8 +236,10 @@ run_call(ctx_t *c, json_t *in)
         return;
     }
     c->call = call;
-    if (c->conn)
+    if (c->conn) {
         evhttp_connection_set_closecb(c->conn, on_conn_close, c);
+        watch_peer(c);
+    }
 }
 
 /* Replies with an error before any call was made. */
