@@ -183,6 +183,7 @@ else
 fi
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 OUT=$RESULTS_DIR/$STAMP
 mkdir -p "$OUT"
 LOAD_ARGS=(--json --size "$SIZE" --batch "$BATCH" --connections "$CONNECTIONS"
@@ -334,6 +335,8 @@ $(uname -sr), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo 2>/dev/null 
 Server pinned to core 0, load generator to core 1. ${SIZE}-byte bodies, batches of $BATCH,
 $CONNECTIONS send + $RECEIVERS receive connections, $MESSAGES messages; medians of $RUNS runs
 (time to ready and idle RSS: medians of $STARTS starts). Raw JSON: $OUT
+Load average before / after: $LOAD_BEFORE / $(cut -d' ' -f1-3 /proc/loadavg) (anything well
+above 0 means other work shared the cores and the figures are low).
 ${SLUICED_NOTE:+
 Note: $SLUICED_NOTE.
 }
