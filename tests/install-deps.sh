@@ -69,6 +69,10 @@ if ! command -v npm >/dev/null 2>&1; then
     say "npm not found after install" >&2
     exit 1
 fi
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+    say "warning: node $(node --version 2>/dev/null) is older than the 20 that @aws-sdk/client-sqs wants" >&2
+fi
 stamp="$JS_DIR/node_modules/.sluice-installed"
 if [ -f "$stamp" ] && [ "$stamp" -nt "$JS_DIR/package.json" ] &&
    { [ ! -f "$JS_DIR/package-lock.json" ] || [ "$stamp" -nt "$JS_DIR/package-lock.json" ]; }; then
