@@ -329,11 +329,11 @@ test_open_by_url(void **state)
     s = NULL;
     assert_int_equal(sl_store_open(fx.base, "memory://", &s, err, sizeof(err)), SL_OK);
     sl_store_destroy(s);
-    assert_int_equal(sl_store_open(fx.base, "redis://127.0.0.1", &s, err, sizeof(err)),
-                     SL_EINVAL);
+    /* (redis:// and kafka:// are other backends' business.) */
+    assert_int_equal(sl_store_open(fx.base, "nonsense", &s, err, sizeof(err)), SL_EINVAL);
     assert_true(strlen(err) > 0);
     err[0] = '\0';
-    assert_int_equal(sl_store_open(fx.base, "nonsense", &s, err, sizeof(err)), SL_EINVAL);
+    assert_int_equal(sl_store_open(fx.base, "memoryx", &s, err, sizeof(err)), SL_EINVAL);
     assert_true(strlen(err) > 0);
     sl_store_destroy(NULL);                     /* no-op */
 }
