@@ -1,0 +1,644 @@
+/* redis_scripts.c - the Lua scripts of the redis store, one per state change.
+ *
+ * Each script is the shared prelude followed by its own body, so every state
+ * change runs as one atomic script and helper functions (promotion of due
+ * messages, FIFO group bookkeeping, retention) are the same in all of them.
+ * The connection loads them with SCRIPT LOAD when it connects and runs them by
+ * EVALSHA. Scripts build key names from the prefix they are given (ARGV[1])
+ * instead of declaring them in KEYS, so the store needs a standalone Redis (or
+ * one shard), not a cluster. Times come from redis.call('TIME'): Redis 7
+ * replicates scripts by effects, which allows that.
+ *
+ * Key layout (P = prefix, N = queue name, which never contains ':'):
+ *   P queues        zset of queue names (score 0: lexical order)
+ *   P uid           counter: each queue incarnation gets a new uid, part of receipts
+ *   P notify        pub/sub channel: a queue's name when it has something to receive
+ *   P q:N           hash: uid, cfg (msgpack), the settings scripts read, created,
+ *                   modified, nk (next message key), ns (next FIFO sequence number)
+ *   P q:N:msg       hash: message key -> msgpack record (immutable)
+ *   P q:N:st        hash: message key -> "rc:serial:first:sent:seq:expire:dlqsrc:group"
+ *   P q:N:vis       list of visible keys (standard queues)
+ *   P q:N:dly       zset key -> end of delay (ms)
+ *   P q:N:inf       zset key -> end of visibility timeout (ms)
+ *   P q:N:exp       zset key -> end of retention (ms)
+ *   P q:N:rdy       zset of FIFO groups ready to be received
+ *   P q:N:gi        hash group -> messages in flight (present while the group has any)
+ *   P q:N:g:G       list of group G's keys in sequence order, whatever their state
+ *   P q:N:tags      hash
+ *   P d:N:UID:D     FIFO deduplication id D: "message id:seq", SET NX PX 300000
+ *   P ob:due, P ob:data, P ob:att   outbox: zset id -> due ms, hash id -> record,
+ *                   hash id -> claims so far
+ * Scripts reply with an array led by a status: 0 ok, 1 no such queue (or item),
+ * 2 over the queue's MaximumMessageSize (send). */
+#include "redis_scripts.h"
+
+#include "sluice/mem.h"
+
+#include <openssl/evp.h>
+#include <stddef.h>
+
+#define PRELUDE \
+    "-- Every script starts with this. ARGV[1] is the key prefix; the rest is the\n" \
+    "-- script's own.\n" \
+    "-- Queue N lives under P..'q:'..N: a hash of settings and counters, and beside it\n" \
+    "--   :msg hash  key -> msgpack record (immutable)    :st  hash key -> delivery state\n" \
+    "--   :vis list  visible keys (standard queues)       :dly zset key -> end of delay\n" \
+    "--   :inf zset  key -> visibility deadline           :exp zset key -> end of retention\n" \
+    "--   :rdy zset  FIFO groups that can be received     :gi  hash group -> in flight\n" \
+    "--   :g:<group> list of the group's keys in sequence order, whatever their state\n" \
+    "--   :tags hash\n" \
+    "-- A state is \"rc:serial:first_receive:sent:seq:expire:dlq_source:group\".\n" \
+    "local P = ARGV[1]\n" \
+    "local T = redis.call('TIME')\n" \
+    "local NOW = tonumber(T[1]) * 1000 + math.floor(tonumber(T[2]) / 1000)\n" \
+    "\n" \
+    "local function qopen(name)\n" \
+    "  local key = P .. 'q:' .. name\n" \
+    "  local m = redis.call('HMGET', key, 'uid', 'fifo', 'vis', 'delay', 'ret', 'max',\n" \
+    "                       'cbd', 'dlq', 'maxr')\n" \
+    "  if not m[1] then return nil end\n" \
+    "  return { name = name, key = key, uid = m[1], fifo = m[2] == '1', vis = tonumber(m[3]),\n" \
+    "           delay = tonumber(m[4]), ret = tonumber(m[5]), max = tonumber(m[6]),\n" \
+    "           cbd = m[7] == '1', dlq = m[8] or '', maxr = tonumber(m[9]) or 0 }\n" \
+    "end\n" \
+    "\n" \
+    "local function st_get(q, k)\n" \
+    "  local v = redis.call('HGET', q.key .. ':st', k)\n" \
+    "  if not v then return nil end\n" \
+    "  local rc, ser, fr, sent, seq, exp, src, grp =\n" \
+    "    string.match(v, '^(%d+):(%d+):(%d+):(%d+):(%d+):(%d+):([^:]*):(.*)$')\n" \
+    "  if not rc then return nil end\n" \
+    "  return { rc = tonumber(rc), ser = tonumber(ser), fr = tonumber(fr),\n" \
+    "           sent = tonumber(sent), seq = tonumber(seq), exp = tonumber(exp), src = src,\n" \
+    "           grp = grp }\n" \
+    "end\n" \
+    "\n" \
+    "local function st_put(q, k, s)\n" \
+    "  redis.call('HSET', q.key .. ':st', k, string.format('%d:%d:%d:%d:%d:%d:%s:%s', s.rc,\n" \
+    "             s.ser, s.fr, s.sent, s.seq, s.exp, s.src, s.grp))\n" \
+    "end\n" \
+    "\n" \
+    "-- Receivable now: visible messages, or FIFO groups ready to hand out.\n" \
+    "local function avail(q)\n" \
+    "  if q.fifo then return redis.call('ZCARD', q.key .. ':rdy') end\n" \
+    "  return redis.call('LLEN', q.key .. ':vis')\n" \
+    "end\n" \
+    "\n" \
+    "-- Publishes the queue's name when it went from nothing to receive to something.\n" \
+    "local function wake(q, before)\n" \
+    "  if before == 0 and avail(q) > 0 then\n" \
+    "    redis.call('PUBLISH', P .. 'notify', q.name)\n" \
+    "    return 1\n" \
+    "  end\n" \
+    "  return 0\n" \
+    "end\n" \
+    "\n" \
+    "-- A FIFO group is ready when nothing of it is in flight and its head is not delayed.\n" \
+    "local function gcheck(q, g)\n" \
+    "  local head = redis.call('LINDEX', q.key .. ':g:' .. g, 0)\n" \
+    "  local inf = tonumber(redis.call('HGET', q.key .. ':gi', g) or '0')\n" \
+    "  if not head then\n" \
+    "    redis.call('ZREM', q.key .. ':rdy', g)\n" \
+    "    if inf <= 0 then redis.call('HDEL', q.key .. ':gi', g) end\n" \
+    "  elseif inf > 0 or redis.call('ZSCORE', q.key .. ':dly', head) then\n" \
+    "    redis.call('ZREM', q.key .. ':rdy', g)\n" \
+    "  else\n" \
+    "    redis.call('ZADD', q.key .. ':rdy', 'NX', NOW, g)\n" \
+    "  end\n" \
+    "end\n" \
+    "\n" \
+    "local function forget(q, k)\n" \
+    "  redis.call('HDEL', q.key .. ':msg', k)\n" \
+    "  redis.call('HDEL', q.key .. ':st', k)\n" \
+    "  redis.call('ZREM', q.key .. ':exp', k)\n" \
+    "end\n" \
+    "\n" \
+    "-- Takes k out of q, whatever its state.\n" \
+    "local function mremove(q, k, s)\n" \
+    "  local inf = redis.call('ZREM', q.key .. ':inf', k) == 1\n" \
+    "  local dly = redis.call('ZREM', q.key .. ':dly', k) == 1\n" \
+    "  if q.fifo then\n" \
+    "    redis.call('LREM', q.key .. ':g:' .. s.grp, 1, k)\n" \
+    "    if inf then redis.call('HINCRBY', q.key .. ':gi', s.grp, -1) end\n" \
+    "    gcheck(q, s.grp)\n" \
+    "  elseif not inf and not dly then\n" \
+    "    redis.call('LREM', q.key .. ':vis', 1, k)\n" \
+    "  end\n" \
+    "  forget(q, k)\n" \
+    "end\n" \
+    "\n" \
+    "-- k has just left :dly or :inf: it becomes receivable, or goes when its\n" \
+    "-- retention is over.\n" \
+    "local function surface(q, k, s, from_inf)\n" \
+    "  if q.fifo and from_inf then redis.call('HINCRBY', q.key .. ':gi', s.grp, -1) end\n" \
+    "  if s.exp <= NOW then\n" \
+    "    if q.fifo then\n" \
+    "      redis.call('LREM', q.key .. ':g:' .. s.grp, 1, k)\n" \
+    "      gcheck(q, s.grp)\n" \
+    "    end\n" \
+    "    forget(q, k)\n" \
+    "  elseif q.fifo then\n" \
+    "    gcheck(q, s.grp)\n" \
+    "  else\n" \
+    "    redis.call('RPUSH', q.key .. ':vis', k)\n" \
+    "  end\n" \
+    "end\n" \
+    "\n" \
+    "-- Delays and visibility timeouts that have ended (bounded work per call).\n" \
+    "local function promote(q)\n" \
+    "  for _, z in ipairs({ 'dly', 'inf' }) do\n" \
+    "    local zk = q.key .. ':' .. z\n" \
+    "    local due = redis.call('ZRANGEBYSCORE', zk, '-inf', NOW, 'LIMIT', 0, 1000)\n" \
+    "    for _, k in ipairs(due) do\n" \
+    "      redis.call('ZREM', zk, k)\n" \
+    "      local s = st_get(q, k)\n" \
+    "      if s then surface(q, k, s, z == 'inf') else forget(q, k) end\n" \
+    "    end\n" \
+    "  end\n" \
+    "end\n" \
+    "\n" \
+    "-- Visible messages past their retention. Delayed and in-flight ones are judged\n" \
+    "-- when they surface, so they only leave the retention index here.\n" \
+    "local function sweep(q)\n" \
+    "  local due = redis.call('ZRANGEBYSCORE', q.key .. ':exp', '-inf', NOW, 'LIMIT', 0,\n" \
+    "                         1000)\n" \
+    "  for _, k in ipairs(due) do\n" \
+    "    if redis.call('ZSCORE', q.key .. ':inf', k) or\n" \
+    "       redis.call('ZSCORE', q.key .. ':dly', k) then\n" \
+    "      redis.call('ZREM', q.key .. ':exp', k)\n" \
+    "    else\n" \
+    "      local s = st_get(q, k)\n" \
+    "      if s then mremove(q, k, s) else forget(q, k) end\n" \
+    "    end\n" \
+    "  end\n" \
+    "end\n" \
+    "\n" \
+    "local function counts(q)\n" \
+    "  local inf = redis.call('ZCARD', q.key .. ':inf')\n" \
+    "  local dly = redis.call('ZCARD', q.key .. ':dly')\n" \
+    "  local vis\n" \
+    "  if q.fifo then\n" \
+    "    vis = redis.call('HLEN', q.key .. ':st') - inf - dly\n" \
+    "  else\n" \
+    "    vis = redis.call('LLEN', q.key .. ':vis')\n" \
+    "  end\n" \
+    "  return vis, inf, dly\n" \
+    "end\n" \
+    "\n" \
+    "local function info(q, existed)\n" \
+    "  local m = redis.call('HMGET', q.key, 'cfg', 'created', 'modified')\n" \
+    "  local vis, inf, dly = counts(q)\n" \
+    "  return { 0, existed, m[1], q.fifo and 1 or 0, tonumber(m[2]), tonumber(m[3]), vis,\n" \
+    "           inf, dly, redis.call('HGETALL', q.key .. ':tags') }\n" \
+    "end\n" \
+    "\n" \
+    "local function purge(q)\n" \
+    "  for _, g in ipairs(redis.call('HKEYS', q.key .. ':gi')) do\n" \
+    "    redis.call('UNLINK', q.key .. ':g:' .. g)\n" \
+    "  end\n" \
+    "  redis.call('UNLINK', q.key .. ':msg', q.key .. ':st', q.key .. ':vis',\n" \
+    "             q.key .. ':dly', q.key .. ':inf', q.key .. ':exp', q.key .. ':rdy',\n" \
+    "             q.key .. ':gi')\n" \
+    "end\n"
+
+static const char s_queue_create[] =
+    PRELUDE
+    "-- ARGV: P, name, cfg, fifo, vis, delay, ret, max, cbd, dlq, maxr, ntags,\n"
+    "-- (tag, value)...\n"
+    "local q = qopen(ARGV[2])\n"
+    "if q then\n"
+    "  local before = avail(q)\n"
+    "  promote(q)\n"
+    "  sweep(q)\n"
+    "  wake(q, before)\n"
+    "  return info(q, 1)\n"
+    "end\n"
+    "local key = P .. 'q:' .. ARGV[2]\n"
+    "local secs = math.floor(NOW / 1000)\n"
+    "redis.call('HSET', key, 'uid', redis.call('INCR', P .. 'uid'), 'cfg', ARGV[3],\n"
+    "           'fifo', ARGV[4], 'vis', ARGV[5], 'delay', ARGV[6], 'ret', ARGV[7],\n"
+    "           'max', ARGV[8], 'cbd', ARGV[9], 'dlq', ARGV[10], 'maxr', ARGV[11],\n"
+    "           'created', secs, 'modified', secs, 'nk', 0, 'ns', 0)\n"
+    "for i = 1, tonumber(ARGV[12]) do\n"
+    "  redis.call('HSET', key .. ':tags', ARGV[11 + 2 * i], ARGV[12 + 2 * i])\n"
+    "end\n"
+    "redis.call('ZADD', P .. 'queues', 0, ARGV[2])\n"
+    "return info(qopen(ARGV[2]), 0)\n";
+
+static const char s_queue_get[] =
+    PRELUDE
+    "-- ARGV: P, name\n"
+    "local q = qopen(ARGV[2])\n"
+    "if not q then return { 1 } end\n"
+    "local before = avail(q)\n"
+    "promote(q)\n"
+    "sweep(q)\n"
+    "wake(q, before)\n"
+    "return info(q, 1)\n";
+
+static const char s_queue_set[] =
+    PRELUDE
+    "-- ARGV: P, name, cfg, vis, delay, ret, max, cbd, dlq, maxr (FifoQueue never changes)\n"
+    "local q = qopen(ARGV[2])\n"
+    "if not q then return { 1 } end\n"
+    "redis.call('HSET', q.key, 'cfg', ARGV[3], 'vis', ARGV[4], 'delay', ARGV[5],\n"
+    "           'ret', ARGV[6], 'max', ARGV[7], 'cbd', ARGV[8], 'dlq', ARGV[9],\n"
+    "           'maxr', ARGV[10], 'modified', math.floor(NOW / 1000))\n"
+    "return { 0 }\n";
+
+static const char s_queue_tag[] =
+    PRELUDE
+    "-- ARGV: P, name, nset, (tag, value)..., nremove, tag...\n"
+    "local q = qopen(ARGV[2])\n"
+    "if not q then return { 1 } end\n"
+    "local i = 4\n"
+    "for _ = 1, tonumber(ARGV[3]) do\n"
+    "  redis.call('HSET', q.key .. ':tags', ARGV[i], ARGV[i + 1])\n"
+    "  i = i + 2\n"
+    "end\n"
+    "local nr = tonumber(ARGV[i])\n"
+    "for j = 1, nr do redis.call('HDEL', q.key .. ':tags', ARGV[i + j]) end\n"
+    "return { 0 }\n";
+
+static const char s_queue_delete[] =
+    PRELUDE
+    "-- ARGV: P, name\n"
+    "local q = qopen(ARGV[2])\n"
+    "if not q then return { 1 } end\n"
+    "purge(q)\n"
+    "redis.call('UNLINK', q.key, q.key .. ':tags')\n"
+    "redis.call('ZREM', P .. 'queues', q.name)\n"
+    "return { 0 }\n";
+
+static const char s_queue_purge[] =
+    PRELUDE
+    "-- ARGV: P, name\n"
+    "local q = qopen(ARGV[2])\n"
+    "if not q then return { 1 } end\n"
+    "purge(q)\n"
+    "return { 0 }\n";
+
+static const char s_dlq_sources[] =
+    PRELUDE
+    "-- ARGV: P, dlq name. Queues whose redrive policy names it, in lexical order.\n"
+    "local out = { 0 }\n"
+    "for _, n in ipairs(redis.call('ZRANGE', P .. 'queues', 0, -1)) do\n"
+    "  if redis.call('HGET', P .. 'q:' .. n, 'dlq') == ARGV[2] then out[#out + 1] = n end\n"
+    "end\n"
+    "return out\n";
+
+static const char s_send[] =
+    PRELUDE
+    "-- ARGV: P, name, n, then per message: record, id, size, flags (1 group, 2 dedup id,\n"
+    "-- 4 dedup id from content), group, dedup id, delay (-1 = queue's).\n"
+    "-- Reply: status, published, then per message: error, sequence number, first id\n"
+    "-- when a duplicate.\n"
+    "local q = qopen(ARGV[2])\n"
+    "if not q then return { 1 } end\n"
+    "local n = tonumber(ARGV[3])\n"
+    "local total = 0\n"
+    "for i = 0, n - 1 do total = total + tonumber(ARGV[6 + 7 * i]) end\n"
+    "if total > q.max then return { 2 } end\n"
+    "local before = avail(q)\n"
+    "local out = { 0, 0 }\n"
+    "for i = 0, n - 1 do\n"
+    "  local b = 4 + 7 * i\n"
+    "  local size, flags = tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])\n"
+    "  local grp, dd, delay = ARGV[b + 4], ARGV[b + 5], tonumber(ARGV[b + 6])\n"
+    "  local has_grp, has_dd, dd_content = flags % 2 == 1, math.floor(flags / 2) % 2 == 1,\n"
+    "                                      math.floor(flags / 4) % 2 == 1\n"
+    "  local err, seq, first = 0, 0, ''\n"
+    "  if size > q.max then\n"
+    "    err = 1\n"
+    "  elseif q.fifo then\n"
+    "    if not has_grp then err = 2\n"
+    "    elseif delay >= 0 then err = 4\n"
+    "    elseif not has_dd or (dd_content and not q.cbd) then err = 3\n"
+    "    end\n"
+    "  elseif has_dd and not dd_content then\n"
+    "    err = 5\n"
+    "  end\n"
+    "  if err == 0 and q.fifo then\n"
+    "    local ns = tonumber(redis.call('HGET', q.key, 'ns') or '0') + 1\n"
+    "    local prev = redis.call('SET', P .. 'd:' .. q.name .. ':' .. q.uid .. ':' .. dd,\n"
+    "                            ARGV[b + 1] .. ':' .. ns, 'NX', 'GET', 'PX', 300000)\n"
+    "    if prev then\n"
+    "      local pid, pseq = string.match(prev, '^(.*):(%d+)$')\n"
+    "      first, seq, err = pid or '', tonumber(pseq or '0'), -1\n"
+    "    else\n"
+    "      redis.call('HSET', q.key, 'ns', ns)\n"
+    "      seq = ns\n"
+    "    end\n"
+    "  end\n"
+    "  if err == 0 then\n"
+    "    local k = tostring(redis.call('HINCRBY', q.key, 'nk', 1))\n"
+    "    local d = delay\n"
+    "    if d < 0 then d = q.delay end\n"
+    "    if not q.fifo then grp = '' end\n"
+    "    redis.call('HSET', q.key .. ':msg', k, ARGV[b])\n"
+    "    st_put(q, k, { rc = 0, ser = 0, fr = 0, sent = NOW, seq = seq,\n"
+    "                   exp = NOW + q.ret * 1000, src = '', grp = grp })\n"
+    "    redis.call('ZADD', q.key .. ':exp', NOW + q.ret * 1000, k)\n"
+    "    if d > 0 then redis.call('ZADD', q.key .. ':dly', NOW + d * 1000, k) end\n"
+    "    if q.fifo then\n"
+    "      redis.call('RPUSH', q.key .. ':g:' .. grp, k)\n"
+    "      redis.call('HSETNX', q.key .. ':gi', grp, 0)\n"
+    "      gcheck(q, grp)\n"
+    "    elseif d <= 0 then\n"
+    "      redis.call('RPUSH', q.key .. ':vis', k)\n"
+    "    end\n"
+    "  end\n"
+    "  if err < 0 then err = 0 end\n"
+    "  out[#out + 1] = err\n"
+    "  out[#out + 1] = seq\n"
+    "  out[#out + 1] = first\n"
+    "end\n"
+    "out[2] = wake(q, before)\n"
+    "return out\n";
+
+static const char s_receive[] =
+    PRELUDE
+    "-- ARGV: P, name, max, visibility seconds (-1 = queue's).\n"
+    "-- Reply: status, now, next deadline (-1 = none; only when nothing was received),\n"
+    "-- queue uid, then per message: key, serial, record, receive count, first receive,\n"
+    "-- sent, seq, dlq source.\n"
+    "local q = qopen(ARGV[2])\n"
+    "if not q then return { 1 } end\n"
+    "local max = tonumber(ARGV[3])\n"
+    "local vis = tonumber(ARGV[4])\n"
+    "if vis < 0 then vis = q.vis end\n"
+    "local before = avail(q)\n"
+    "promote(q)\n"
+    "sweep(q)\n"
+    "local out = { 0, NOW, -1, q.uid }\n"
+    "local got = 0\n"
+    "local dq, dq_before = nil, 0\n"
+    "\n"
+    "-- The dead-letter queue m must move to instead of being received, or nil.\n"
+    "local function dlq_for(s)\n"
+    "  if q.maxr <= 0 or q.dlq == '' or q.dlq == q.name or s.rc < q.maxr then return nil end\n"
+    "  if dq == nil then\n"
+    "    dq = qopen(q.dlq) or false\n"
+    "    if dq then dq_before = avail(dq) end\n"
+    "  end\n"
+    "  if dq and dq.fifo == q.fifo then return dq end\n"
+    "  return nil\n"
+    "end\n"
+    "\n"
+    "-- Moves k (already out of q's visible structures) into d as a new visible message\n"
+    "-- that keeps its record, sent time and receive count.\n"
+    "local function to_dlq(k, s, d)\n"
+    "  local blob = redis.call('HGET', q.key .. ':msg', k)\n"
+    "  forget(q, k)\n"
+    "  if not blob then return end\n"
+    "  local nk = tostring(redis.call('HINCRBY', d.key, 'nk', 1))\n"
+    "  local ns = { rc = s.rc, ser = 0, fr = s.fr, sent = s.sent, seq = 0,\n"
+    "               exp = s.sent + d.ret * 1000, src = q.name, grp = '' }\n"
+    "  if d.fifo then\n"
+    "    ns.seq = redis.call('HINCRBY', d.key, 'ns', 1)\n"
+    "    ns.grp = s.grp\n"
+    "  end\n"
+    "  redis.call('HSET', d.key .. ':msg', nk, blob)\n"
+    "  st_put(d, nk, ns)\n"
+    "  redis.call('ZADD', d.key .. ':exp', ns.exp, nk)\n"
+    "  if d.fifo then\n"
+    "    redis.call('RPUSH', d.key .. ':g:' .. ns.grp, nk)\n"
+    "    redis.call('HSETNX', d.key .. ':gi', ns.grp, 0)\n"
+    "    gcheck(d, ns.grp)\n"
+    "  else\n"
+    "    redis.call('RPUSH', d.key .. ':vis', nk)\n"
+    "  end\n"
+    "end\n"
+    "\n"
+    "-- Hands k out: in flight until now + vis, counted as received.\n"
+    "local function hand(k, s, blob)\n"
+    "  s.rc = s.rc + 1\n"
+    "  s.ser = s.ser + 1\n"
+    "  if s.fr == 0 then s.fr = NOW end\n"
+    "  st_put(q, k, s)\n"
+    "  redis.call('ZADD', q.key .. ':inf', NOW + vis * 1000, k)\n"
+    "  if q.fifo then redis.call('HINCRBY', q.key .. ':gi', s.grp, 1) end\n"
+    "  local n = #out\n"
+    "  out[n + 1], out[n + 2], out[n + 3], out[n + 4] = k, s.ser, blob, s.rc\n"
+    "  out[n + 5], out[n + 6], out[n + 7], out[n + 8] = s.fr, s.sent, s.seq, s.src\n"
+    "  got = got + 1\n"
+    "end\n"
+    "\n"
+    "if not q.fifo then\n"
+    "  while got < max do\n"
+    "    local k = redis.call('LPOP', q.key .. ':vis')\n"
+    "    if not k then break end\n"
+    "    local s = st_get(q, k)\n"
+    "    local blob = redis.call('HGET', q.key .. ':msg', k)\n"
+    "    if not s or not blob or s.exp <= NOW then\n"
+    "      forget(q, k)\n"
+    "    else\n"
+    "      local d = dlq_for(s)\n"
+    "      if d then to_dlq(k, s, d) else hand(k, s, blob) end\n"
+    "    end\n"
+    "  end\n"
+    "else\n"
+    "  -- Ready groups in turn, each from its head while visible; what is handed out\n"
+    "  -- locks the group until it is deleted or visible again.\n"
+    "  local guard = 0\n"
+    "  while got < max and guard < 1000 do\n"
+    "    guard = guard + 1\n"
+    "    local g = redis.call('ZRANGE', q.key .. ':rdy', 0, 0)[1]\n"
+    "    if not g then break end\n"
+    "    local gl = q.key .. ':g:' .. g\n"
+    "    local idx, took = 0, 0\n"
+    "    while got < max do\n"
+    "      local k = redis.call('LINDEX', gl, idx)\n"
+    "      if not k or redis.call('ZSCORE', q.key .. ':dly', k) or\n"
+    "         redis.call('ZSCORE', q.key .. ':inf', k) then\n"
+    "        break\n"
+    "      end\n"
+    "      local s = st_get(q, k)\n"
+    "      local blob = redis.call('HGET', q.key .. ':msg', k)\n"
+    "      if not s or not blob or s.exp <= NOW then\n"
+    "        redis.call('LREM', gl, 1, k)\n"
+    "        forget(q, k)\n"
+    "      else\n"
+    "        local d = dlq_for(s)\n"
+    "        if d then\n"
+    "          redis.call('LREM', gl, 1, k)\n"
+    "          to_dlq(k, s, d)\n"
+    "        else\n"
+    "          hand(k, s, blob)\n"
+    "          idx, took = idx + 1, took + 1\n"
+    "        end\n"
+    "      end\n"
+    "    end\n"
+    "    gcheck(q, g)\n"
+    "    if took == 0 then redis.call('ZREM', q.key .. ':rdy', g) end\n"
+    "  end\n"
+    "end\n"
+    "if got == 0 then\n"
+    "  local a = redis.call('ZRANGE', q.key .. ':dly', 0, 0, 'WITHSCORES')\n"
+    "  local b = redis.call('ZRANGE', q.key .. ':inf', 0, 0, 'WITHSCORES')\n"
+    "  local w = -1\n"
+    "  if a[2] then w = tonumber(a[2]) end\n"
+    "  if b[2] and (w < 0 or tonumber(b[2]) < w) then w = tonumber(b[2]) end\n"
+    "  out[3] = w\n"
+    "end\n"
+    "wake(q, before)\n"
+    "if dq then wake(dq, dq_before) end\n"
+    "return out\n";
+
+static const char s_delete[] =
+    PRELUDE
+    "-- ARGV: P, name, n, then per receipt: queue uid, key, serial.\n"
+    "-- Reply: status, published, then per receipt: 0 ok, 1 not found or stale, 2 foreign.\n"
+    "local q = qopen(ARGV[2])\n"
+    "if not q then return { 1 } end\n"
+    "local before = avail(q)\n"
+    "local out = { 0, 0 }\n"
+    "for i = 0, tonumber(ARGV[3]) - 1 do\n"
+    "  local k, rc = ARGV[5 + 3 * i], 0\n"
+    "  if ARGV[4 + 3 * i] ~= q.uid then\n"
+    "    rc = 2\n"
+    "  else\n"
+    "    local s = st_get(q, k)\n"
+    "    if not s or tostring(s.ser) ~= ARGV[6 + 3 * i] then rc = 1 else mremove(q, k, s) end\n"
+    "  end\n"
+    "  out[#out + 1] = rc\n"
+    "end\n"
+    "out[2] = wake(q, before)\n"
+    "return out\n";
+
+static const char s_change_vis[] =
+    PRELUDE
+    "-- ARGV: P, name, n, then per receipt: queue uid, key, serial, visibility seconds.\n"
+    "-- Reply as delete's; 1 also when the message is not in flight.\n"
+    "local q = qopen(ARGV[2])\n"
+    "if not q then return { 1 } end\n"
+    "local before = avail(q)\n"
+    "local out = { 0, 0 }\n"
+    "local sooner = false\n"
+    "for i = 0, tonumber(ARGV[3]) - 1 do\n"
+    "  local k, rc = ARGV[5 + 4 * i], 0\n"
+    "  if ARGV[4 + 4 * i] ~= q.uid then\n"
+    "    rc = 2\n"
+    "  else\n"
+    "    local s = st_get(q, k)\n"
+    "    local old = redis.call('ZSCORE', q.key .. ':inf', k)\n"
+    "    if not s or tostring(s.ser) ~= ARGV[6 + 4 * i] or not old then\n"
+    "      rc = 1\n"
+    "    else\n"
+    "      local v = tonumber(ARGV[7 + 4 * i])\n"
+    "      if v == 0 then\n"
+    "        redis.call('ZREM', q.key .. ':inf', k)\n"
+    "        surface(q, k, s, true)\n"
+    "      else\n"
+    "        redis.call('ZADD', q.key .. ':inf', NOW + v * 1000, k)\n"
+    "        if NOW + v * 1000 < tonumber(old) then sooner = true end\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  out[#out + 1] = rc\n"
+    "end\n"
+    "out[2] = wake(q, before)\n"
+    "-- Waiters elsewhere sleep until the deadlines they were told: tell them of\n"
+    "-- an earlier one.\n"
+    "if sooner and out[2] == 0 then\n"
+    "  redis.call('PUBLISH', P .. 'notify', q.name)\n"
+    "  out[2] = 1\n"
+    "end\n"
+    "return out\n";
+
+static const char s_outbox_append[] =
+    PRELUDE
+    "-- ARGV: P, id, record, delay ms\n"
+    "redis.call('HSET', P .. 'ob:data', ARGV[2], ARGV[3])\n"
+    "redis.call('ZADD', P .. 'ob:due', NOW + tonumber(ARGV[4]), ARGV[2])\n"
+    "return { 0 }\n";
+
+static const char s_outbox_claim[] =
+    PRELUDE
+    "-- ARGV: P, max, lease ms. Reply: status, then per item: id, record, attempts.\n"
+    "local out = { 0 }\n"
+    "local due = P .. 'ob:due'\n"
+    "local ids = redis.call('ZRANGEBYSCORE', due, '-inf', NOW, 'LIMIT', 0, tonumber(ARGV[2]))\n"
+    "for _, id in ipairs(ids) do\n"
+    "  local blob = redis.call('HGET', P .. 'ob:data', id)\n"
+    "  if not blob then\n"
+    "    redis.call('ZREM', due, id)\n"
+    "  else\n"
+    "    redis.call('ZADD', due, NOW + tonumber(ARGV[3]), id)\n"
+    "    out[#out + 1] = id\n"
+    "    out[#out + 1] = blob\n"
+    "    out[#out + 1] = redis.call('HINCRBY', P .. 'ob:att', id, 1)\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+static const char s_outbox_ack[] =
+    PRELUDE
+    "-- ARGV: P, id\n"
+    "if redis.call('ZREM', P .. 'ob:due', ARGV[2]) == 0 then return { 1 } end\n"
+    "redis.call('HDEL', P .. 'ob:data', ARGV[2])\n"
+    "redis.call('HDEL', P .. 'ob:att', ARGV[2])\n"
+    "return { 0 }\n";
+
+static const char s_outbox_retry[] =
+    PRELUDE
+    "-- ARGV: P, id, delay ms\n"
+    "if not redis.call('ZSCORE', P .. 'ob:due', ARGV[2]) then return { 1 } end\n"
+    "redis.call('ZADD', P .. 'ob:due', NOW + tonumber(ARGV[3]), ARGV[2])\n"
+    "return { 0 }\n";
+
+static const struct {
+    const char *name;
+    const char *text;
+    size_t len;
+} scripts[SL_RS_COUNT] = {
+    [SL_RS_QUEUE_CREATE] = { "queue_create", s_queue_create, sizeof(s_queue_create) - 1 },
+    [SL_RS_QUEUE_GET] = { "queue_get", s_queue_get, sizeof(s_queue_get) - 1 },
+    [SL_RS_QUEUE_SET] = { "queue_set", s_queue_set, sizeof(s_queue_set) - 1 },
+    [SL_RS_QUEUE_TAG] = { "queue_tag", s_queue_tag, sizeof(s_queue_tag) - 1 },
+    [SL_RS_QUEUE_DELETE] = { "queue_delete", s_queue_delete, sizeof(s_queue_delete) - 1 },
+    [SL_RS_QUEUE_PURGE] = { "queue_purge", s_queue_purge, sizeof(s_queue_purge) - 1 },
+    [SL_RS_DLQ_SOURCES] = { "dlq_sources", s_dlq_sources, sizeof(s_dlq_sources) - 1 },
+    [SL_RS_SEND] = { "send", s_send, sizeof(s_send) - 1 },
+    [SL_RS_RECEIVE] = { "receive", s_receive, sizeof(s_receive) - 1 },
+    [SL_RS_DELETE] = { "delete", s_delete, sizeof(s_delete) - 1 },
+    [SL_RS_CHANGE_VIS] = { "change_vis", s_change_vis, sizeof(s_change_vis) - 1 },
+    [SL_RS_OUTBOX_APPEND] = { "outbox_append", s_outbox_append, sizeof(s_outbox_append) - 1 },
+    [SL_RS_OUTBOX_CLAIM] = { "outbox_claim", s_outbox_claim, sizeof(s_outbox_claim) - 1 },
+    [SL_RS_OUTBOX_ACK] = { "outbox_ack", s_outbox_ack, sizeof(s_outbox_ack) - 1 },
+    [SL_RS_OUTBOX_RETRY] = { "outbox_retry", s_outbox_retry, sizeof(s_outbox_retry) - 1 },
+};
+
+const char *
+sl__rscript_name(sl_rscript_t i)
+{
+    return scripts[i].name;
+}
+
+const char *
+sl__rscript_text(sl_rscript_t i, size_t *len)
+{
+    *len = scripts[i].len;
+    return scripts[i].text;
+}
+
+const char *
+sl__rscript_sha(sl_rscript_t i)
+{
+    static char sha[SL_RS_COUNT][41];
+    static const char hex[] = "0123456789abcdef";
+
+    if (sha[i][0] == '\0') {
+        unsigned char d[EVP_MAX_MD_SIZE];
+        unsigned int n = 0;
+
+        sl_assert(EVP_Digest(scripts[i].text, scripts[i].len, d, &n, EVP_sha1(), NULL) == 1 &&
+                  n == 20);
+        for (unsigned int j = 0; j < n; j++) {
+            sha[i][2 * j] = hex[d[j] >> 4];
+            sha[i][2 * j + 1] = hex[d[j] & 15];
+        }
+        sha[i][40] = '\0';
+    }
+    return sha[i];
+}
