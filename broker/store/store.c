@@ -3,6 +3,7 @@
 #include "sluice/store.h"
 
 #include "memory.h"
+#include "redis.h"
 #include "sluice/error.h"
 
 #include <stdio.h>
@@ -14,13 +15,14 @@ sl_store_open(struct event_base *base, const char *url, sl_store_t **out, char *
 {
     if (strcmp(url, "memory") == 0 || strcmp(url, "memory://") == 0)
         return sl_memstore_create(base, NULL, out);
-    if (strncmp(url, "redis://", 8) == 0 || strncmp(url, "rediss://", 9) == 0 ||
-        strncmp(url, "kafka://", 8) == 0) {
-        snprintf(errbuf, errlen, "store %.*s is not available in this build yet",
-                 (int)(strchr(url, ':') - url), url);
+    if (strncmp(url, "redis://", 8) == 0 || strncmp(url, "rediss://", 9) == 0)
+        return sl_redisstore_create(base, url, out, errbuf, errlen);
+    if (strncmp(url, "kafka://", 8) == 0) {
+        snprintf(errbuf, errlen, "store kafka is not available in this build yet");
         return SL_EINVAL;
     }
-    snprintf(errbuf, errlen, "unknown store \"%s\" (expected memory)", url);
+    snprintf(errbuf, errlen, "unknown store \"%s\" (expected memory or redis://HOST:PORT)",
+             url);
     return SL_EINVAL;
 }
 
