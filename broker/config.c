@@ -88,6 +88,15 @@ sl_yaml_load(const char *path, char *errbuf, size_t errlen)
             failed = true;
             break;
         }
+        if ((ev.type == YAML_SCALAR_EVENT && ev.data.scalar.anchor) ||
+            (ev.type == YAML_SEQUENCE_START_EVENT && ev.data.sequence_start.anchor) ||
+            (ev.type == YAML_MAPPING_START_EVENT && ev.data.mapping_start.anchor)) {
+            snprintf(errbuf, errlen, "%s:%zu: anchors and aliases are not supported", path,
+                     ev.start_mark.line + 1);
+            yaml_event_delete(&ev);
+            failed = true;
+            break;
+        }
         switch (ev.type) {
         case YAML_STREAM_END_EVENT:
         case YAML_DOCUMENT_END_EVENT:
@@ -174,13 +183,17 @@ sl_config_load(sl_config_t *c, const char *path, char *errbuf, size_t errlen)
     static const char *const known[] = {
         "listen", "store", "region", "account", "advertise_url", "log_level", "queues", NULL,
     };
-    json_t *doc = sl_yaml_load(path, errbuf, errlen), *v, *q;
+    json_t *doc = sl_yaml_load(path, errbuf, errlen), *v, *q, *field;
     const char *key;
     size_t i;
     int rc = SL_EINVAL;
 
     if (doc == NULL)
         return SL_EINVAL;
+    if (json_is_string(doc) && json_string_length(doc) == 0) {
+        json_decref(doc);                   /* "---" and nothing else: an empty document */
+        doc = json_object();
+    }
     if (!json_is_object(doc)) {
         snprintf(errbuf, errlen, "%s: the top level must be a mapping", path);
         goto out;
@@ -213,7 +226,7 @@ sl_config_load(sl_config_t *c, const char *path, char *errbuf, size_t errlen)
                 snprintf(errbuf, errlen, "%s: queues[%zu] needs a name", path, i);
                 goto out;
             }
-            json_object_foreach(v, key, q) {
+            json_object_foreach(v, key, field) {
                 if (strcmp(key, "name") && strcmp(key, "attributes") && strcmp(key, "tags")) {
                     snprintf(errbuf, errlen, "%s: queues[%zu]: unknown key \"%s\"", path, i,
                              key);

@@ -26,8 +26,8 @@ sl__json_int(const json_t *obj, const char *key, long long min, long long max, l
         const char *s = json_string_value(v);
         char *end;
 
-        if (*s == '\0' || json_string_length(v) > 20)
-            return -1;
+        if (*s == '\0' || json_string_length(v) > 20 || strlen(s) != json_string_length(v))
+            return -1;                      /* empty, too long, or an embedded NUL */
         errno = 0;
         n = strtoll(s, &end, 10);
         if (errno != 0 || *end != '\0')
@@ -46,8 +46,9 @@ sl__json_int(const json_t *obj, const char *key, long long min, long long max, l
 static const char *
 value_text(const json_t *v, char *buf, size_t len)
 {
-    if (json_is_string(v))
-        return json_string_value(v);
+    if (json_is_string(v))      /* an embedded NUL would cut the value short: refuse it */
+        return strlen(json_string_value(v)) == json_string_length(v) ? json_string_value(v)
+                                                                      : NULL;
     if (json_is_integer(v)) {
         snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         return buf;
@@ -96,15 +97,38 @@ bad_value(sl_api_err_t *err, const char *name, const char *val, const char *why)
     return false;
 }
 
+/* True when v is "arn:<partition>:sqs:<region>:<12-digit account>:<queue name>";
+ * *name points at the ':' before the name. */
+static bool
+arn_is_queue(const json_t *v, const char **name)
+{
+    const char *s = json_string_value(v), *p;
+    int colons = 0;
+
+    if (s == NULL || strncmp(s, "arn:", 4) != 0 || strlen(s) != json_string_length(v))
+        return false;
+    for (p = s; *p; p++) {
+        if (*p == ':')
+            colons++;
+        else if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+            return false;
+    }
+    if (colons != 5 || strstr(s, ":sqs:") == NULL)
+        return false;
+    *name = strrchr(s, ':');
+    return sl_queue_name_is_valid(*name + 1);
+}
+
 /* RedrivePolicy: {"deadLetterTargetArn": "arn:aws:sqs:r:a:name", "maxReceiveCount": n};
  * the empty string removes it. */
 static bool
 apply_redrive(sl_queue_cfg_t *cfg, const char *val, sl_api_err_t *err)
 {
-    json_t *j, *arn, *mrc;
+    json_t *j, *arn, *mrc, *canon;
     json_error_t je;
     long long n = 0;
     const char *colon;
+    char *text;
 
     sl_free(cfg->redrive_policy);
     sl_free(cfg->dlq_name);
@@ -118,9 +142,7 @@ apply_redrive(sl_queue_cfg_t *cfg, const char *val, sl_api_err_t *err)
     }
     arn = json_object_get(j, "deadLetterTargetArn");
     mrc = json_object_get(j, "maxReceiveCount");
-    if (!json_is_string(arn) || strncmp(json_string_value(arn), "arn:", 4) != 0 ||
-        (colon = strrchr(json_string_value(arn), ':')) == NULL ||
-        !sl_queue_name_is_valid(colon + 1)) {
+    if (!arn_is_queue(arn, &colon)) {
         json_decref(j);
         return bad_value(err, "RedrivePolicy", val,
                          "Value for deadLetterTargetArn must be a queue ARN.");
@@ -133,9 +155,12 @@ apply_redrive(sl_queue_cfg_t *cfg, const char *val, sl_api_err_t *err)
     cfg->dlq_name = sl_strdup(colon + 1);
     cfg->max_receives = (uint32_t)n;
     /* Keep AWS's canonical form: maxReceiveCount as a number. */
-    cfg->redrive_policy = sl_malloc(strlen(json_string_value(arn)) + 64);
-    sprintf(cfg->redrive_policy, "{\"deadLetterTargetArn\":\"%s\",\"maxReceiveCount\":%lld}",
-            json_string_value(arn), n);
+    canon = json_pack("{s:O, s:I}", "deadLetterTargetArn", arn, "maxReceiveCount",
+                      (json_int_t)n);
+    text = json_dumps(canon, JSON_COMPACT);
+    cfg->redrive_policy = sl_strdup(text);
+    free(text);
+    json_decref(canon);
     json_decref(j);
     return true;
 }
@@ -244,7 +269,8 @@ sl__sqs_attrs_apply(sl_queue_cfg_t *cfg, const json_t *attrs, bool creating, sl_
         const char *t = value_text(v, buf, sizeof(buf));
 
         if (t == NULL || !apply_one(cfg, "FifoQueue", t, creating, err))
-            return t != NULL ? false : bad_value(err, "FifoQueue", "", "Must be a string.");
+            return t != NULL ? false
+                         : bad_value(err, "FifoQueue", "", "Must be a string without NULs.");
     }
     json_object_foreach((json_t *)attrs, name, v) {
         const char *t = value_text(v, buf, sizeof(buf));
@@ -252,7 +278,7 @@ sl__sqs_attrs_apply(sl_queue_cfg_t *cfg, const json_t *attrs, bool creating, sl_
         if (strcmp(name, "FifoQueue") == 0)
             continue;
         if (t == NULL)
-            return bad_value(err, name, "", "Must be a string.");
+            return bad_value(err, name, "", "Must be a string without NULs.");
         if (!cfg->fifo && is_fifo_only(name)) {
             sl_api_err_set(err, &SL_ERR_INVALID_ATTR_NAME,
                            "Unknown Attribute %s. (It applies to FIFO queues only.)", name);

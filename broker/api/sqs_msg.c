@@ -205,9 +205,9 @@ parse_attrs(const json_t *map, bool system, sl_msg_attr_t *attrs, char **decoded
         if (strncmp(type, "Binary", 6) == 0) {
             size_t len;
 
-            if (!json_is_string(bv) ||
+            if (!json_is_string(bv) || json_string_length(bv) == 0 ||
                 !sl__b64_decode(json_string_value(bv), json_string_length(bv), &decoded[*n],
-                                &len)) {
+                                &len) || len == 0) {
                 sl_api_err_set(err, &SL_ERR_INVALID_PARAM,
                                "The message attribute '%.128s' with type 'Binary' must use "
                                "field 'Binary' holding base64.", name);

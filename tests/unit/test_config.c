@@ -205,7 +205,7 @@ test_unknown_keys_rejected(void **state)
     assert_load_fails("queues:\n  - name: a\n    atributes: {}\n", "atributes", "queues[0]");
 }
 
-/* BUG (open, reported with this test): sl_config_load checks only the first entry of
+/* Was a bug (fixed): sl_config_load checked only the first entry of
  * queues. Its check loop, json_array_foreach(q, i, v), reuses q as the value variable
  * of the inner json_object_foreach(v, key, q), so after queues[0] q is a string and the
  * outer loop ends. Entries from queues[1] on are stored unchecked: a typo such as
@@ -285,8 +285,10 @@ static void
 test_aliases_rejected(void **state)
 {
     (void)state;
-    assert_load_fails("region: &r eu-west-1\naccount: *r\n", "alias", ":2:");
-    assert_load_fails("queues:\n  - &q {name: a}\n  - *q\n", "alias", ":3:");
+    /* The anchor is refused where it stands, before any alias can use it. */
+    assert_load_fails("region: &r eu-west-1\naccount: *r\n", "anchors", ":1:");
+    assert_load_fails("queues:\n  - &q {name: a}\n  - *q\n", "anchors", ":2:");
+    assert_load_fails("region: eu-west-1\naccount: *r\n", "alias", ":2:");
 }
 
 static void

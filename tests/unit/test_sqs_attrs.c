@@ -334,7 +334,7 @@ test_redrive_policy_refusals(void **state)
         assert_refuses("RedrivePolicy", bad[i], false, "InvalidAttributeValue");
 }
 
-/* BUG (open, reported with this test): apply_redrive in broker/api/sqs_attrs.c builds
+/* Was a bug (fixed): apply_redrive in broker/api/sqs_attrs.c builds
  * the stored RedrivePolicy with sprintf("...\"%s\"...", arn), and the ARN check only
  * looks at the "arn:" prefix and the name after the last ':'. An ARN holding a '"' or
  * '\' is accepted and stored as text that is not JSON, which GetQueueAttributes then
@@ -716,7 +716,7 @@ test_json_int(void **state)
     assert_int_equal(v, INT64_MIN);
 }
 
-/* BUG (open, reported with this test): numbers given as strings are read with
+/* Was a bug (fixed): numbers given as strings are read with
  * strtoll/strtoull on the NUL-terminated text, so a string with an embedded NUL
  * ("5\u0000x") is read as 5 instead of being refused. Such strings reach these
  * functions: the query-protocol converter builds values with json_stringn (a %00 in
