@@ -11,6 +11,7 @@
 #include "api/native.h"
 #include "api/sqs_query.h"
 #include "form.h"
+#include "jsonr.h"
 #include "jsonw.h"
 #include "sluice/error.h"
 #include "sluice/log.h"
@@ -275,20 +276,23 @@ handle_json(sl_http_t *h, struct evhttp_request *req, const char *target, const 
 {
     ctx_t *c = ctx_new(h, req, PROTO_JSON);
     const char *dot = strchr(target, '.');
-    json_error_t je;
-    json_t *in;
+    char perr[128];
+    json_t *in = NULL;
 
     snprintf(c->op, sizeof(c->op), "%s", dot ? dot + 1 : target);
     if (dot == NULL || (size_t)(dot - target) != 9 || strncmp(target, "AmazonSQS", 9) != 0) {
         early_error(c, &SL_ERR_UNKNOWN_OPERATION, "This service is not supported by sluice yet.");
         return;
     }
-    in = len ? json_loadb(body, len, JSON_ALLOW_NUL, &je) : json_object();
+    if (len == 0)
+        in = json_object();
+    else if (sl_json_parse(body, len, &in, perr, sizeof(perr)) != SL_OK)
+        in = NULL;
     if (in == NULL || !json_is_object(in)) {
         char msg[300];
 
         snprintf(msg, sizeof(msg), "The request body is not a JSON object: %s", in ? "not an "
-                 "object" : je.text);
+                 "object" : perr);
         json_decref(in);
         early_error(c, &SL_ERR_SERIALIZATION, msg);
         return;

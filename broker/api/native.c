@@ -4,6 +4,8 @@
  * into the native API's fields. Errors keep the SQS shape name as their code. */
 #include "native.h"
 
+#include "jsonr.h"
+#include "sluice/error.h"
 #include "sluice/mem.h"
 
 #include <event2/http.h>
@@ -111,9 +113,8 @@ sl__native_parse(const char *method, const char *path, const char *query, const 
     if (query && evhttp_parse_query_str(query, &qs) == 0)
         q = &qs;
     if (post && len > 0) {
-        json_error_t je;
-
-        b = json_loadb(body, len, 0, &je);
+        if (sl_json_parse(body, len, &b, NULL, 0) != SL_OK)
+            b = NULL;
         if (!json_is_object(b)) {
             ok = bad(err, &SL_ERR_SERIALIZATION, "the request body must be a JSON object");
             goto out;
