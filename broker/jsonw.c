@@ -7,6 +7,7 @@
 #include <event2/buffer.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -50,7 +51,7 @@ static const unsigned char needs_escape[256] = {
 static void
 put_string(wbuf_t *b, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
+    static const char hex[] = "0123456789ABCDEF";     /* as jansson writes \u00XX */
     size_t i = 0;
 
     reserve(b, n + 2);
@@ -59,6 +60,20 @@ put_string(wbuf_t *b, const char *s, size_t n)
         size_t start = i;
         unsigned char c;
 
+        /* Eight bytes at a time while none is a control byte, '"' or '\\'. */
+        while (i + 8 <= n) {
+            uint64_t w, lo, q, bs;
+
+            memcpy(&w, s + i, 8);
+            lo = (w - 0x2020202020202020ULL) & ~w;              /* bytes < 0x20 */
+            q = w ^ 0x2222222222222222ULL;                      /* '"' becomes 0 */
+            bs = w ^ 0x5c5c5c5c5c5c5c5cULL;                     /* '\\' becomes 0 */
+            q = (q - 0x0101010101010101ULL) & ~q;
+            bs = (bs - 0x0101010101010101ULL) & ~bs;
+            if ((lo | q | bs) & 0x8080808080808080ULL)
+                break;
+            i += 8;
+        }
         while (i < n && !needs_escape[(unsigned char)s[i]])
             i++;
         if (i > start)

@@ -577,10 +577,40 @@ sl__mq_send(sl_mq_t *q, const sl_msg_in_t *in, int64_t now_ms, sl_send_result_t 
 /* ---- Receive ---- */
 
 static void
+put_hex(char *out, uint64_t v, int digits)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    for (int i = digits - 1; i >= 0; i--, v >>= 4)
+        out[i] = hex[v & 15];
+}
+
+static bool
+get_hex(const char *s, int digits, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < digits; i++) {
+        char c = s[i];
+        unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
+                   : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16;
+
+        if (d == 16)
+            return false;
+        v = v << 4 | d;
+    }
+    *out = v;
+    return true;
+}
+
+/* Receipt: queue incarnation, message key and receive serial, in hex. */
+static void
 make_receipt(const sl_mq_t *q, const sl_mmsg_t *m, char out[SL_MQ_RECEIPT_LEN + 1])
 {
-    snprintf(out, SL_MQ_RECEIPT_LEN + 1, "%016" PRIx64 "%016" PRIx64 "%08" PRIx32, q->uid,
-             m->key, m->serial);
+    put_hex(out, q->uid, 16);
+    put_hex(out + 16, m->key, 16);
+    put_hex(out + 32, m->serial, 8);
+    out[SL_MQ_RECEIPT_LEN] = '\0';
 }
 
 /* Moves m from q into dlq as a new visible message that keeps its id, body,
@@ -692,17 +722,12 @@ sl__mq_receive(sl_mq_t *q, uint32_t max, int32_t vis_s, sl_mq_t *dlq, int64_t no
 static int
 parse_receipt(const sl_mq_t *q, const char *r, sl_mmsg_t **out, uint32_t *serial)
 {
-    char part[17];
-    uint64_t uid, key;
+    uint64_t uid, key, ser;
 
-    if (strlen(r) != SL_MQ_RECEIPT_LEN || strspn(r, "0123456789abcdef") != SL_MQ_RECEIPT_LEN)
+    if (strlen(r) != SL_MQ_RECEIPT_LEN || !get_hex(r, 16, &uid) || !get_hex(r + 16, 16, &key) ||
+        !get_hex(r + 32, 8, &ser))
         return SL_EPROTO;
-    memcpy(part, r, 16);
-    part[16] = '\0';
-    uid = strtoull(part, NULL, 16);
-    memcpy(part, r + 16, 16);
-    key = strtoull(part, NULL, 16);
-    *serial = (uint32_t)strtoul(r + 32, NULL, 16);
+    *serial = (uint32_t)ser;
     if (uid != q->uid)
         return SL_EPROTO;
     *out = index_find(q, key);
