@@ -712,8 +712,11 @@ on_handshake(void *arg, int status, redisReply *r)
     if (status != SL_OK || o->c == NULL || o->gen != l->gen)
         return;                 /* the link is already gone */
     if (r->type == REDIS_REPLY_ERROR) {
-        sl_log(SL_LOG_ERROR, "redis handshake failed link=%s step=%s err=%.*s", l->name, o->what,
-               (int)(r->len > 300 ? 300 : r->len), r->str);
+        /* A wrong password fails every attempt: say so once, then quietly retry. */
+        l->failures++;
+        sl_log(l->failures == 1 ? SL_LOG_ERROR : SL_LOG_DEBUG,
+               "redis handshake failed link=%s step=%s err=%.*s attempts=%" PRIu32, l->name,
+               o->what, (int)(r->len > 300 ? 300 : r->len), r->str, l->failures);
         link_drop(l, "handshake failed");
         return;
     }
