@@ -20,11 +20,12 @@
  * parked on another. What becomes visible by time passing alone is covered by
  * the receive script: when it finds nothing it returns the queue's earliest
  * delay or visibility deadline, and we arm a wake-up for it (one heap, one
- * timer). Two races are closed here: a notification that overtakes the reply
- * of an empty receive (both are on their way at once, on two connections) is
- * replayed after that receive's callback, and after the subscriber reconnects
- * every queue polled recently gets a notification, since some may have been
- * missed. */
+ * timer). Races closed here: a notification that overtakes the reply of an
+ * empty receive (both are on their way at once, on two connections) is
+ * replayed after that receive's callback, or after the queue lookup that a
+ * long poll without WaitTimeSeconds makes before parking; and after the
+ * subscriber reconnects every queue polled recently gets a notification,
+ * since some may have been missed. */
 #include "redis.h"
 
 #include "codec.h"
@@ -47,12 +48,16 @@
 #define RECEIPT_LEN 40              /* hex: queue uid, message key, serial */
 #define WATCH_KEEP_MS 30000         /* a queue polled empty this recently is watched */
 #define WATCH_SWEEP_MS 10000
+#define REPLAY_AFTER_GET_MS 1000    /* a get this soon after an empty receive may be a
+                                     * long poll looking up the queue's default wait */
 
 /* A queue this broker polls: notification count, pending wake-up. */
 typedef struct watch {
     sl_vheap_node_t hn;             /* wake-up (monotonic ms), when scheduled */
     char *name;
     uint64_t gen;                   /* notifications seen */
+    uint64_t empty_gen;             /* gen when the last empty receive was submitted,
+                                     * advanced when a missed notification is replayed */
     uint32_t receiving;             /* receives in flight */
     int64_t last_empty;             /* monotonic ms of the last empty receive; 0 = none */
 } watch_t;
@@ -502,6 +507,32 @@ r_queue_create(sl_store_t *s, const char *name, const sl_queue_cfg_t *cfg,
     return SL_OK;
 }
 
+/* A long poll without WaitTimeSeconds looks up the queue's default wait
+ * between its empty receive and parking; a notification that arrived since
+ * that receive was submitted would find nobody parked, so replay it once. */
+static void
+on_got(void *arg, int status, redisReply *r)
+{
+    rop_t *o = arg;
+    rstore_t *rs = o->rs;
+    watch_t *w;
+
+    if (status == SL_RCONN_CANCELLED) {
+        rop_free(o);
+        return;
+    }
+    enter(rs);
+    deliver_info(o, status, r);
+    w = rs->closing ? NULL : sl__strmap_get(&rs->watches, o->name);
+    if (w != NULL && w->gen != w->empty_gen && w->last_empty != 0 &&
+        mono_ms() - w->last_empty <= REPLAY_AFTER_GET_MS) {
+        w->empty_gen = w->gen;
+        notify(rs, o->name);
+    }
+    rop_free(o);
+    leave(rs);
+}
+
 static int
 r_queue_get(sl_store_t *s, const char *name, sl_store_info_cb cb, void *arg)
 {
@@ -510,7 +541,7 @@ r_queue_get(sl_store_t *s, const char *name, sl_store_info_cb cb, void *arg)
     sl_resp_t r;
 
     script_begin(rs, &r, SL_RS_QUEUE_GET, name, 0);
-    sl__rconn_submit(rs->conn, &r, on_info, o);
+    sl__rconn_submit(rs->conn, &r, on_got, o);
     return SL_OK;
 }
 
@@ -873,8 +904,10 @@ on_received(void *arg, int status, redisReply *r)
         rv[got].receipt = receipts[got];
         got++;
     }
-    if (status == SL_OK && got == 0 && w != NULL)
+    if (status == SL_OK && got == 0 && w != NULL) {
         schedule_wake(rs, w, now, next);
+        w->empty_gen = o->gen;
+    }
     cb(o->arg, status, status == SL_OK ? rv : NULL, status == SL_OK ? got : 0);
     for (size_t i = 0; i < got; i++)
         sl_free(msgs[i]);
@@ -884,8 +917,10 @@ on_received(void *arg, int status, redisReply *r)
     /* A notification that arrived while this receive was under way may
      * describe a message it did not see: replay it now that the caller has
      * parked its poll. */
-    if (status == SL_OK && got == 0 && w != NULL && w->gen != o->gen && !rs->closing)
+    if (status == SL_OK && got == 0 && w != NULL && w->gen != o->gen && !rs->closing) {
+        w->empty_gen = w->gen;
         notify(rs, o->name);
+    }
     rop_free(o);
     leave(rs);
 }

@@ -1361,6 +1361,39 @@ test_notify_across_stores(void **state)
     sl_store_destroy(other);
 }
 
+/* A long poll without WaitTimeSeconds looks up the queue between its empty
+ * receive and parking: a notification that came in between is replayed once
+ * after that lookup, and only once. */
+static void
+test_notify_replayed_after_get(void **state)
+{
+    sl_store_t *a = open_store(), *b = open_store_url(NULL, cur_prefix);
+    notes_t na = { 0 };
+    waiter_t r, g;
+
+    (void)state;
+    sl_store_set_notify(a, on_note, &na);
+    create_std(a, "rg", 30);
+    run_for(50);
+    receive(a, "rg", 1, 30, &r);
+    assert_int_equal(r.n, 0);
+    waiter_reset(&r);
+    send_body(b, "rg", "in-between");
+    assert_true(wait_note(&na, "rg", 2000));
+    assert_int_equal(notes_for(&na, "rg"), 1);
+    get_info(a, "rg", &g);
+    assert_int_equal(g.status, SL_OK);
+    waiter_reset(&g);
+    assert_int_equal(notes_for(&na, "rg"), 2);      /* replayed after the get */
+    get_info(a, "rg", &g);
+    waiter_reset(&g);
+    run_for(50);
+    assert_int_equal(notes_for(&na, "rg"), 2);      /* not again */
+    notes_clear(&na);
+    sl_store_destroy(a);
+    sl_store_destroy(b);
+}
+
 static void
 test_survives_new_store(void **state)
 {
@@ -1559,6 +1592,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notify_send_and_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notify_across_stores, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notify_replayed_after_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_survives_new_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_script_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_with_pending, setup, teardown),
