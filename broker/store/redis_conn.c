@@ -102,6 +102,8 @@ struct sl_rconn {
     rlist_t failing;            /* to fail with SL_EBACKEND on the next loop turn */
     struct event *defer_ev;
     struct evdns_base *dns;     /* only when the host is a name */
+    int64_t err_log_at;         /* last "command failed" line (monotonic ms) */
+    uint32_t err_suppressed;    /* failures not logged since */
     int depth;                  /* our callbacks on the stack */
     bool closing;
 };
@@ -659,6 +661,24 @@ finish(rcmd_t *o, int status, redisReply *r)
         fn(o->arg, status, r);
 }
 
+/* Redis refused a command (OOM, a script error): one line a second at most,
+ * with the count of those not logged. */
+static void
+log_failure(sl_rconn_t *c, const rcmd_t *o, const redisReply *r)
+{
+    int64_t now = mono_ms();
+
+    if (c->err_log_at != 0 && now - c->err_log_at < 1000) {
+        c->err_suppressed++;
+        return;
+    }
+    sl_log(SL_LOG_ERROR, "redis command failed script=%s err=%.*s not_logged=%" PRIu32,
+           o->r.script >= 0 ? sl__rscript_name((sl_rscript_t)o->r.script) : "-",
+           (int)(r->len > 300 ? 300 : r->len), r->str, c->err_suppressed);
+    c->err_log_at = now;
+    c->err_suppressed = 0;
+}
+
 static void
 on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
@@ -681,7 +701,7 @@ on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     } else if (r->type == REDIS_REPLY_ERROR && !o->raw) {
         if (o->r.script >= 0 && !o->retried && l->ac != NULL &&
             strncmp(r->str, "NOSCRIPT", 8) == 0) {
-            sl_log(SL_LOG_INFO, "redis script not loaded, sending it script=%s",
+            sl_log(SL_LOG_DEBUG, "redis script not loaded, sending it script=%s",
                    sl__rscript_name((sl_rscript_t)o->r.script));
             resp_to_eval(&o->r);
             o->retried = true;
@@ -690,9 +710,7 @@ on_reply(redisAsyncContext *ac, void *reply, void *privdata)
             leave(c);
             return;
         }
-        sl_log(SL_LOG_ERROR, "redis command failed script=%s err=%.*s",
-               o->r.script >= 0 ? sl__rscript_name((sl_rscript_t)o->r.script) : "-",
-               (int)(r->len > 300 ? 300 : r->len), r->str);
+        log_failure(c, o, r);
         finish(o, SL_EBACKEND, NULL);
     } else {
         finish(o, SL_OK, r);
@@ -967,11 +985,11 @@ on_link_timer(evutil_socket_t fd, short what, void *arg)
         rcmd_t *o = l->sent.head;
 
         list_remove(&l->sent, o);
-        timed_out++;
-        sl_log(SL_LOG_WARN, "redis command timed out link=%s script=%s timeout_ms=%" PRId64,
-               l->name, o->r.script >= 0 ? sl__rscript_name((sl_rscript_t)o->r.script)
-                                          : (o->what ? o->what : "-"),
-               c->cfg.timeout_ms);
+        if (timed_out++ == 0)
+            sl_log(SL_LOG_WARN, "redis command timed out link=%s script=%s timeout_ms=%" PRId64,
+                   l->name, o->r.script >= 0 ? sl__rscript_name((sl_rscript_t)o->r.script)
+                                              : (o->what ? o->what : "-"),
+                   c->cfg.timeout_ms);
         finish(o, SL_ETIMEDOUT, NULL);  /* hiredis still holds o: freed in on_reply */
     }
     if (c->closing) {
