@@ -4,6 +4,7 @@
 #include "api/sqs.h"
 #include "config.h"
 #include "http.h"
+#include "jalloc.h"
 #include "metrics.h"
 #include "sluice/error.h"
 #include "sluice/log.h"
@@ -172,6 +173,7 @@ main(int argc, char **argv)
     struct event *sigint_ev, *sigterm_ev;
     sl_sqs_opts_t so;
 
+    sl_jalloc_install();         /* before any json_t exists */
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'h':

@@ -116,7 +116,7 @@ sl__native_parse(const char *method, const char *path, const char *query, const 
         if (sl_json_parse(body, len, &b, NULL, 0) != SL_OK)
             b = NULL;
         if (!json_is_object(b)) {
-            ok = bad(err, &SL_ERR_SERIALIZATION, "the request body must be a JSON object");
+            ok = bad(err, &SL_ERR_INVALID_PARAM, "the request body must be a JSON object");
             goto out;
         }
     }
@@ -141,8 +141,7 @@ sl__native_parse(const char *method, const char *path, const char *query, const 
             if (json_object_get(b, "tags"))
                 json_object_set(r->in, "tags", json_object_get(b, "tags"));
         } else {
-            ok = bad(err, &SL_ERR_INVALID_ACTION, "method not allowed");
-            err->http = 405;
+            ok = bad(err, &SL_ERR_METHOD_NOT_ALLOWED, "method not allowed on this path");
         }
         goto out;
     }
@@ -167,8 +166,7 @@ sl__native_parse(const char *method, const char *path, const char *query, const 
             r->kind = SL_NATIVE_DELETE;
             r->op = "DeleteQueue";
         } else {
-            ok = bad(err, &SL_ERR_INVALID_ACTION, "method not allowed");
-            err->http = 405;
+            ok = bad(err, &SL_ERR_METHOD_NOT_ALLOWED, "method not allowed on this path");
         }
     } else if (strcmp(slash, "/purge") == 0 && post) {
         r->kind = SL_NATIVE_PURGE;
@@ -203,6 +201,9 @@ sl__native_parse(const char *method, const char *path, const char *query, const 
             snprintf(id, sizeof(id), "%zu", i);
             json_array_append_new(entries, json_pack("{s:s, s:O}", "Id", id, "ReceiptHandle", v));
         }
+    } else if (strcmp(slash, "/purge") == 0 || strcmp(slash, "/messages") == 0 ||
+               strcmp(slash, "/delete") == 0) {
+        ok = bad(err, &SL_ERR_METHOD_NOT_ALLOWED, "method not allowed on this path");
     } else {
         ok = bad(err, &SL_ERR_NOT_FOUND, "no such endpoint");
     }
