@@ -128,7 +128,7 @@ apply_redrive(sl_queue_cfg_t *cfg, const char *val, sl_api_err_t *err)
     json_error_t je;
     long long n = 0;
     const char *colon;
-    char *text;
+    size_t len;
 
     sl_free(cfg->redrive_policy);
     sl_free(cfg->dlq_name);
@@ -157,9 +157,11 @@ apply_redrive(sl_queue_cfg_t *cfg, const char *val, sl_api_err_t *err)
     /* Keep AWS's canonical form: maxReceiveCount as a number. */
     canon = json_pack("{s:O, s:I}", "deadLetterTargetArn", arn, "maxReceiveCount",
                       (json_int_t)n);
-    text = json_dumps(canon, JSON_COMPACT);
-    cfg->redrive_policy = sl_strdup(text);
-    free(text);
+    /* json_dumpb writes into our buffer: nothing of jansson's allocator to free */
+    len = json_dumpb(canon, NULL, 0, JSON_COMPACT);
+    cfg->redrive_policy = sl_malloc(len + 1);
+    json_dumpb(canon, cfg->redrive_policy, len, JSON_COMPACT);
+    cfg->redrive_policy[len] = '\0';
     json_decref(canon);
     json_decref(j);
     return true;
