@@ -1,0 +1,77 @@
+/* invoke.h - running a function: one invoker per function owns its instance
+ * pool (processes, HTTP connections, or pool threads) and its concurrency
+ * bounds. Triggers hand it payloads; it runs each on a free instance, starting
+ * one (a cold start) when none is free and the maximum allows, and queueing the
+ * rest in order. Idle instances above min_concurrency stop after idle_timeout.
+ *
+ * Everything runs on the broker's event loop; callbacks come back on it, never
+ * inside the submitting call. */
+#ifndef SLUICE_CONSUMERS_INVOKE_H
+#define SLUICE_CONSUMERS_INVOKE_H
+
+#include "sluice/function.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+typedef struct sl_invoker sl_invoker_t;
+
+/* How an invocation ended. */
+typedef enum sl_invoke_outcome {
+    SL_INVOKE_OK = 0,           /* the handler returned; payload is its response */
+    SL_INVOKE_FUNCTION_ERROR,   /* the handler reported an error (Runtime API /error,
+                                 * HTTP non-2xx, native non-zero); payload: error JSON */
+    SL_INVOKE_TIMEOUT,          /* ran past timeout_ms; the instance was killed/replaced */
+    SL_INVOKE_CRASH,            /* the instance died or the connection failed mid-call */
+    SL_INVOKE_INIT_ERROR,       /* the instance failed to initialise (init/error, dlopen) */
+    SL_INVOKE_CANCELLED,        /* the invoker shut down before it ran */
+} sl_invoke_outcome_t;
+
+typedef struct sl_invoke_result {
+    sl_invoke_outcome_t outcome;
+    const char *payload;        /* borrowed for the callback; may be NULL */
+    size_t len;
+    const char *error_type;     /* e.g. "Runtime.ExitError", "Sandbox.Timedout"; may be NULL */
+    const char *error_message;  /* human text; may be NULL */
+    const char *request_id;
+    int64_t duration_ms;        /* handler time as measured by the broker */
+    bool cold_start;            /* this invocation waited for an instance to start */
+    int64_t cold_start_ms;      /* spawn to ready (first `next`), when cold_start */
+} sl_invoke_result_t;
+
+typedef void (*sl_invoke_cb)(void *arg, const sl_invoke_result_t *r);
+
+typedef struct sl_invoker_opts {
+    const char *region;         /* for ARNs and AWS_REGION; default us-east-1 */
+    const char *account;        /* default 000000000000 */
+    /* stdout/stderr lines of process instances are logged as
+     * "function output function=NAME request=ID line=..." at info level. */
+} sl_invoker_opts_t;
+
+/* New invoker for spec (copied). Returns NULL with errbuf filled when the spec
+ * cannot work (native: dlopen/dlsym failed; bad url). Starts min_concurrency
+ * instances. */
+sl_invoker_t *sl_invoker_create(struct event_base *base, const sl_function_spec_t *spec,
+                                const sl_invoker_opts_t *opts, char *errbuf, size_t errlen);
+/* Queues one invocation of payload (copied). cb runs exactly once, later.
+ * Returns SL_OK, or SL_ESTATE when the invoker is shutting down (cb never runs). */
+int sl_invoker_invoke(sl_invoker_t *inv, const char *payload, size_t len, sl_invoke_cb cb,
+                      void *arg);
+/* Instances: running (started, incl. starting), busy (running an invocation), and
+ * invocations waiting for an instance. */
+size_t sl_invoker_running(const sl_invoker_t *inv);
+size_t sl_invoker_busy(const sl_invoker_t *inv);
+size_t sl_invoker_queued(const sl_invoker_t *inv);
+uint64_t sl_invoker_cold_starts(const sl_invoker_t *inv);
+const sl_function_spec_t *sl_invoker_spec(const sl_invoker_t *inv);
+
+/* Graceful stop: no new invocations; running ones finish up to their deadline;
+ * then instances (process groups) are terminated. done runs once, later. */
+void sl_invoker_shutdown(sl_invoker_t *inv, void (*done)(void *arg), void *arg);
+/* Immediate: kills instances and frees everything; callbacks of queued and
+ * running invocations never run. NULL is a no-op. */
+void sl_invoker_destroy(sl_invoker_t *inv);
+
+#endif
