@@ -23,7 +23,7 @@
 #include <sys/time.h>
 
 typedef enum {
-    OP_DONE, OP_INFO, OP_NAMES, OP_SEND, OP_RECV, OP_BATCH, OP_OUTBOX, OP_NOTIFY,
+    OP_DONE, OP_INFO, OP_NAMES, OP_SEND, OP_RECV, OP_BATCH, OP_OUTBOX, OP_NOTIFY, OP_DOC, OP_DOCS,
 } op_kind_t;
 
 typedef struct op {
@@ -44,6 +44,9 @@ typedef struct op {
     sl_kvlist_t tags;
     sl_queue_info_t info;
     sl_outbox_item_t *items;
+    char *doc;                  /* OP_DOC */
+    size_t doc_len;
+    char **docs;                /* OP_DOCS, with names */
 } op_t;
 
 typedef struct obx {
@@ -65,6 +68,7 @@ typedef struct memstore {
     struct event *done_ev;
     op_t *head, *tail;
     obx_t *outbox;
+    sl_strmap_t meta;           /* "kind\x1fname" -> doc (NUL-terminated copy) */
     sl_memstore_clock_fn clock;
 } memstore_t;
 
@@ -103,6 +107,10 @@ op_free(op_t *o)
         sl__mmsg_unref(o->msgs[i]);
     for (size_t i = 0; o->names && i < o->n; i++)
         sl_free(o->names[i]);
+    for (size_t i = 0; o->docs && i < o->n; i++)
+        sl_free(o->docs[i]);
+    sl_free(o->docs);
+    sl_free(o->doc);
     if (o->kind == OP_INFO && o->status == SL_OK) {
         sl_queue_cfg_deinit(&o->cfg);
         sl_kvlist_deinit(&o->tags);
@@ -184,6 +192,12 @@ run_op(memstore_t *ms, op_t *o)
         break;
     case OP_OUTBOX:
         ((sl_store_outbox_cb)o->cb)(o->arg, o->status, o->items, o->n);
+        break;
+    case OP_DOC:
+        ((sl_store_doc_cb)o->cb)(o->arg, o->status, o->doc, o->doc_len);
+        break;
+    case OP_DOCS:
+        ((sl_store_docs_cb)o->cb)(o->arg, o->status, o->names, o->docs, o->n);
         break;
     case OP_NOTIFY:
         if (ms->base.notify)
@@ -637,6 +651,130 @@ m_outbox_retry(sl_store_t *s, const char *id, int64_t delay_ms, sl_store_done_cb
     return SL_OK;
 }
 
+/* ---- Dead letters ---- */
+
+static int
+m_dead_letter(sl_store_t *s, const char *queue, const char *receipt, const sl_msg_attr_t *extra,
+              size_t nextra, sl_store_done_cb cb, void *arg)
+{
+    memstore_t *ms = (memstore_t *)s;
+    sl_mq_t *q = queue_find(ms, queue), *dlq = NULL;
+    int rc = SL_ENOTFOUND;
+
+    if (q != NULL) {
+        const sl_queue_cfg_t *cfg = sl__mq_cfg(q);
+
+        if (cfg->dlq_name)
+            dlq = queue_find(ms, cfg->dlq_name);
+        rc = sl__mq_dead_letter(q, receipt, dlq, extra, nextra, now_ms(ms));
+        arm_timer(ms);
+    }
+    done_status(ms, rc, cb, arg);
+    if (rc == SL_OK)
+        notify_later(ms, sl__mq_name(dlq));
+    return SL_OK;
+}
+
+/* ---- Metadata ---- */
+
+static char *
+meta_key(const char *kind, const char *name)
+{
+    size_t a = strlen(kind), b = strlen(name);
+    char *k = sl_malloc(a + b + 2);
+
+    memcpy(k, kind, a);
+    k[a] = '\x1f';
+    memcpy(k + a + 1, name, b + 1);
+    return k;
+}
+
+static int
+m_meta_put(sl_store_t *s, const char *kind, const char *name, const char *doc, size_t len,
+           sl_store_done_cb cb, void *arg)
+{
+    memstore_t *ms = (memstore_t *)s;
+    char *k = meta_key(kind, name);
+
+    sl_free(sl__strmap_put(&ms->meta, k, sl_strndup(doc, len)));
+    sl_free(k);
+    done_status(ms, SL_OK, cb, arg);
+    return SL_OK;
+}
+
+static int
+m_meta_get(sl_store_t *s, const char *kind, const char *name, sl_store_doc_cb cb, void *arg)
+{
+    memstore_t *ms = (memstore_t *)s;
+    char *k = meta_key(kind, name);
+    const char *doc = sl__strmap_get(&ms->meta, k);
+    op_t *o = op_new(OP_DOC, (void *)cb, arg);
+
+    if (doc == NULL) {
+        o->status = SL_ENOTFOUND;
+    } else {
+        o->doc = sl_strdup(doc);
+        o->doc_len = strlen(doc);
+    }
+    sl_free(k);
+    complete(ms, o);
+    return SL_OK;
+}
+
+typedef struct named_doc {
+    char *name;
+    char *doc;
+} named_doc_t;
+
+static int
+cmp_named(const void *a, const void *b)
+{
+    return strcmp(((const named_doc_t *)a)->name, ((const named_doc_t *)b)->name);
+}
+
+static int
+m_meta_list(sl_store_t *s, const char *kind, sl_store_docs_cb cb, void *arg)
+{
+    memstore_t *ms = (memstore_t *)s;
+    op_t *o = op_new(OP_DOCS, (void *)cb, arg);
+    named_doc_t *all = sl_calloc(ms->meta.n + 1, sizeof(*all));
+    size_t pos = 0, klen = strlen(kind), n = 0;
+    const char *key;
+    void *val;
+
+    while (sl__strmap_next(&ms->meta, &pos, &key, &val)) {
+        if (strncmp(key, kind, klen) != 0 || key[klen] != '\x1f')
+            continue;
+        all[n].name = sl_strdup(key + klen + 1);
+        all[n].doc = sl_strdup(val);
+        n++;
+    }
+    qsort(all, n, sizeof(*all), cmp_named);
+    o->names = sl_calloc(n + 1, sizeof(char *));
+    o->docs = sl_calloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        o->names[i] = all[i].name;
+        o->docs[i] = all[i].doc;
+    }
+    o->n = n;
+    sl_free(all);
+    complete(ms, o);
+    return SL_OK;
+}
+
+static int
+m_meta_delete(sl_store_t *s, const char *kind, const char *name, sl_store_done_cb cb, void *arg)
+{
+    memstore_t *ms = (memstore_t *)s;
+    char *k = meta_key(kind, name);
+    char *doc = sl__strmap_del(&ms->meta, k);
+
+    sl_free(k);
+    done_status(ms, doc ? SL_OK : SL_ENOTFOUND, cb, arg);
+    sl_free(doc);
+    return SL_OK;
+}
+
 /* ---- Lifetime ---- */
 
 static void
@@ -655,6 +793,10 @@ m_destroy(sl_store_t *s)
     while (sl__strmap_next(&ms->queues, &pos, &name, &val))
         sl__mq_destroy(val);
     sl__strmap_deinit(&ms->queues);
+    pos = 0;
+    while (sl__strmap_next(&ms->meta, &pos, &name, &val))
+        sl_free(val);
+    sl__strmap_deinit(&ms->meta);
     sl__vheap_deinit(&ms->heap);
     while (ms->outbox) {
         obx_t *x = ms->outbox;
@@ -688,6 +830,11 @@ static const sl_store_ops_t memory_ops = {
     .outbox_claim = m_outbox_claim,
     .outbox_ack = m_outbox_ack,
     .outbox_retry = m_outbox_retry,
+    .dead_letter = m_dead_letter,
+    .meta_put = m_meta_put,
+    .meta_get = m_meta_get,
+    .meta_list = m_meta_list,
+    .meta_delete = m_meta_delete,
 };
 
 int
@@ -699,6 +846,7 @@ sl_memstore_create(struct event_base *base, sl_memstore_clock_fn clock, sl_store
     ms->base.base = base;
     ms->clock = clock;
     sl__strmap_init(&ms->queues);
+    sl__strmap_init(&ms->meta);
     sl__vheap_init(&ms->heap);
     ms->timer = evtimer_new(base, on_timer, ms);
     ms->done_ev = event_new(base, -1, 0, on_done, ms);

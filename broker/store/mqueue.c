@@ -614,12 +614,16 @@ make_receipt(const sl_mq_t *q, const sl_mmsg_t *m, char out[SL_MQ_RECEIPT_LEN + 
 }
 
 /* Moves m from q into dlq as a new visible message that keeps its id, body,
- * attributes, sent time and receive count. */
+ * attributes, sent time and receive count; extra attributes are added (a
+ * same-named one replaced) and the attribute MD5 recomputed. */
 static void
-move_to_dlq(sl_mq_t *q, sl_mmsg_t *m, sl_mq_t *dlq, int64_t now_ms)
+move_to_dlq(sl_mq_t *q, sl_mmsg_t *m, sl_mq_t *dlq, int64_t now_ms, const sl_msg_attr_t *extra,
+            size_t nextra)
 {
+    sl_msg_attr_t merged[SL_MSG_MAX_ATTRS + 16];
     sl_msg_in_t in;
     sl_mmsg_t *c;
+    size_t n = 0;
 
     memset(&in, 0, sizeof(in));
     memcpy(in.id, m->m.id, sizeof(in.id));
@@ -629,6 +633,21 @@ move_to_dlq(sl_mq_t *q, sl_mmsg_t *m, sl_mq_t *dlq, int64_t now_ms)
     in.body_len = m->m.body_len;
     in.attrs = m->m.attrs;
     in.nattrs = m->m.nattrs;
+    if (nextra > 0) {
+        for (uint32_t i = 0; i < m->m.nattrs && n < sizeof(merged) / sizeof(merged[0]); i++) {
+            bool replaced = false;
+
+            for (size_t k = 0; k < nextra; k++)
+                replaced |= strcmp(m->m.attrs[i].name, extra[k].name) == 0;
+            if (!replaced)
+                merged[n++] = m->m.attrs[i];
+        }
+        for (size_t k = 0; k < nextra && n < sizeof(merged) / sizeof(merged[0]); k++)
+            merged[n++] = extra[k];
+        in.attrs = merged;
+        in.nattrs = (uint32_t)n;
+        sl_md5_attrs(merged, n, in.md5_attrs);
+    }
     in.trace_header = m->m.trace_header;
     in.group_id = dlq->cfg.fifo ? (m->m.group_id ? m->m.group_id : "") : NULL;
     in.dedup_id = dlq->cfg.fifo ? m->m.dedup_id : NULL;
@@ -679,7 +698,7 @@ sl__mq_receive(sl_mq_t *q, uint32_t max, int32_t vis_s, sl_mq_t *dlq, int64_t no
             if (m->expire_ms <= now_ms)
                 unlink_msg(q, m);
             else if (must_dead_letter(q, m, dlq))
-                move_to_dlq(q, m, dlq, now_ms);
+                move_to_dlq(q, m, dlq, now_ms, NULL, 0);
             else {
                 hand_out(q, m, vis_ms, now_ms, &out[got], &receipts[got]);
                 got++;
@@ -702,7 +721,7 @@ sl__mq_receive(sl_mq_t *q, uint32_t max, int32_t vis_s, sl_mq_t *dlq, int64_t no
                 if (m->expire_ms <= now_ms)
                     unlink_msg(q, m);
                 else
-                    move_to_dlq(q, m, dlq, now_ms);
+                    move_to_dlq(q, m, dlq, now_ms, NULL, 0);
                 if (last)
                     break;
             } else {
@@ -764,6 +783,22 @@ sl__mq_change_visibility(sl_mq_t *q, const char *receipt, uint32_t vis_s, int64_
         *visible = set_state(q, m, MSG_VISIBLE, 0);
     else
         sl__vheap_set(q->heap, &m->hn, now_ms + (int64_t)vis_s * 1000);
+    return SL_OK;
+}
+
+int
+sl__mq_dead_letter(sl_mq_t *q, const char *receipt, sl_mq_t *dlq, const sl_msg_attr_t *extra,
+                   size_t nextra, int64_t now_ms)
+{
+    sl_mmsg_t *m;
+    uint32_t serial;
+    int rc = parse_receipt(q, receipt, &m, &serial);
+
+    if (rc != SL_OK)
+        return rc;
+    if (dlq == NULL || dlq == q || dlq->cfg.fifo != q->cfg.fifo)
+        return SL_ENOTFOUND;
+    move_to_dlq(q, m, dlq, now_ms, extra, nextra);
     return SL_OK;
 }
 

@@ -49,6 +49,11 @@ int sl__mq_delete(sl_mq_t *q, const char *receipt, int64_t now_ms);
 int sl__mq_change_visibility(sl_mq_t *q, const char *receipt, uint32_t vis_s, int64_t now_ms,
                              bool *visible);
 void sl__mq_purge(sl_mq_t *q);
+/* Moves the message receipt names into dlq now, adding extra attributes.
+ * SL_OK, SL_EPROTO (malformed or foreign receipt), SL_ENOTFOUND (gone, stale,
+ * no usable dlq). */
+int sl__mq_dead_letter(sl_mq_t *q, const char *receipt, sl_mq_t *dlq, const sl_msg_attr_t *extra,
+                       size_t nextra, int64_t now_ms);
 
 /* Handles a node popped from the shared heap. Returns its queue when a message
  * became visible there, else NULL. */

@@ -145,3 +145,41 @@ sl_store_outbox_retry(sl_store_t *s, const char *id, int64_t delay_ms, sl_store_
 {
     return s->ops->outbox_retry(s, id, delay_ms, cb, arg);
 }
+
+/* Backends written before an operation existed leave its slot NULL; callers
+ * then get SL_EINVAL at once (and no callback), never a crash. */
+#define CALL_OPT(op, ...) (s->ops->op ? s->ops->op(s, __VA_ARGS__) : SL_EINVAL)
+
+int
+sl_store_dead_letter(sl_store_t *s, const char *queue, const char *receipt,
+                     const sl_msg_attr_t *extra, size_t nextra, sl_store_done_cb cb, void *arg)
+{
+    return CALL_OPT(dead_letter, queue, receipt, extra, nextra, cb, arg);
+}
+
+int
+sl_store_meta_put(sl_store_t *s, const char *kind, const char *name, const char *doc, size_t len,
+                  sl_store_done_cb cb, void *arg)
+{
+    return CALL_OPT(meta_put, kind, name, doc, len, cb, arg);
+}
+
+int
+sl_store_meta_get(sl_store_t *s, const char *kind, const char *name, sl_store_doc_cb cb,
+                  void *arg)
+{
+    return CALL_OPT(meta_get, kind, name, cb, arg);
+}
+
+int
+sl_store_meta_list(sl_store_t *s, const char *kind, sl_store_docs_cb cb, void *arg)
+{
+    return CALL_OPT(meta_list, kind, cb, arg);
+}
+
+int
+sl_store_meta_delete(sl_store_t *s, const char *kind, const char *name, sl_store_done_cb cb,
+                     void *arg)
+{
+    return CALL_OPT(meta_delete, kind, name, cb, arg);
+}

@@ -78,6 +78,10 @@ typedef void (*sl_store_recv_cb)(void *arg, int status, const sl_received_t *msg
  * or not in flight any more under that receipt). */
 typedef void (*sl_store_batch_cb)(void *arg, int status, const int *rcs, size_t n);
 typedef void (*sl_store_outbox_cb)(void *arg, int status, const sl_outbox_item_t *items, size_t n);
+/* One metadata document (JSON text), or all of a kind (names[i] with docs[i]). */
+typedef void (*sl_store_doc_cb)(void *arg, int status, const char *doc, size_t len);
+typedef void (*sl_store_docs_cb)(void *arg, int status, char *const *names, char *const *docs,
+                                 size_t n);
 /* Called on the loop when queue may have messages to receive (after a send,
  * after delays and visibility timeouts end). Long polls wait on it. */
 typedef void (*sl_store_notify_fn)(void *arg, const char *queue);
@@ -113,6 +117,15 @@ typedef struct sl_store_ops {
     int (*outbox_ack)(sl_store_t *s, const char *id, sl_store_done_cb cb, void *arg);
     int (*outbox_retry)(sl_store_t *s, const char *id, int64_t delay_ms, sl_store_done_cb cb,
                         void *arg);
+    int (*dead_letter)(sl_store_t *s, const char *queue, const char *receipt,
+                       const sl_msg_attr_t *extra, size_t nextra, sl_store_done_cb cb, void *arg);
+    int (*meta_put)(sl_store_t *s, const char *kind, const char *name, const char *doc,
+                    size_t len, sl_store_done_cb cb, void *arg);
+    int (*meta_get)(sl_store_t *s, const char *kind, const char *name, sl_store_doc_cb cb,
+                    void *arg);
+    int (*meta_list)(sl_store_t *s, const char *kind, sl_store_docs_cb cb, void *arg);
+    int (*meta_delete)(sl_store_t *s, const char *kind, const char *name, sl_store_done_cb cb,
+                       void *arg);
 } sl_store_ops_t;
 
 /* Every backend's handle starts with this. */
@@ -164,6 +177,27 @@ int sl_store_delete_batch(sl_store_t *s, const char *queue, const char *const *r
                           size_t n, sl_store_batch_cb cb, void *arg);
 int sl_store_change_visibility(sl_store_t *s, const char *queue, const sl_vis_change_t *v,
                                size_t n, sl_store_batch_cb cb, void *arg);
+
+/* Moves the in-flight message that receipt names into its queue's dead-letter
+ * queue (from the RedrivePolicy) now, adding the extra message attributes (a
+ * same-named attribute is replaced; these do not count against the sender's
+ * limit of 10). Used by triggers when a failed message has used up its
+ * receives. Status: SL_OK, SL_ENOTFOUND (no such queue or message, stale
+ * receipt, or no dead-letter queue), SL_EPROTO (malformed receipt). */
+int sl_store_dead_letter(sl_store_t *s, const char *queue, const char *receipt,
+                         const sl_msg_attr_t *extra, size_t nextra, sl_store_done_cb cb,
+                         void *arg);
+
+/* ---- Metadata: small JSON documents by kind ("function", "trigger", ...) and
+ * name. put replaces; get answers SL_ENOTFOUND when absent; list gives every
+ * document of a kind in name order; delete answers SL_ENOTFOUND when absent. */
+int sl_store_meta_put(sl_store_t *s, const char *kind, const char *name, const char *doc,
+                      size_t len, sl_store_done_cb cb, void *arg);
+int sl_store_meta_get(sl_store_t *s, const char *kind, const char *name, sl_store_doc_cb cb,
+                      void *arg);
+int sl_store_meta_list(sl_store_t *s, const char *kind, sl_store_docs_cb cb, void *arg);
+int sl_store_meta_delete(sl_store_t *s, const char *kind, const char *name,
+                         sl_store_done_cb cb, void *arg);
 
 /* ---- Outbox: pending deliveries that survive a restart ----
  * append: due after delay_ms. claim: up to max due items, each leased for

@@ -915,6 +915,100 @@ test_redrive_through_store(void **state)
     assert_string_equal(r.dlq_source[0], "src");
 }
 
+static char doc_seen[256];
+static char docs_seen[4][2][64];
+
+static void
+on_doc(void *arg, int status, const char *doc, size_t len)
+{
+    seen(arg, status);
+    snprintf(doc_seen, sizeof(doc_seen), "%.*s", (int)len, doc ? doc : "");
+}
+
+static void
+on_docs(void *arg, int status, char *const *names, char *const *docs, size_t n)
+{
+    call_t *c = arg;
+
+    seen(c, status);
+    c->n = n;
+    for (size_t i = 0; i < n && i < 4; i++) {
+        snprintf(docs_seen[i][0], 64, "%s", names[i]);
+        snprintf(docs_seen[i][1], 64, "%s", docs[i]);
+    }
+}
+
+static void
+test_meta_documents(void **state)
+{
+    call_t c;
+
+    (void)state;
+    SUBMIT(&c, sl_store_meta_put(fx.s, "function", "b", "{\"v\":2}", 7, on_done, &c));
+    wait_for(&c);
+    assert_int_equal(c.status, SL_OK);
+    SUBMIT(&c, sl_store_meta_put(fx.s, "function", "a", "{\"v\":1}", 7, on_done, &c));
+    wait_for(&c);
+    SUBMIT(&c, sl_store_meta_put(fx.s, "trigger", "a", "{\"t\":1}", 7, on_done, &c));
+    wait_for(&c);
+    SUBMIT(&c, sl_store_meta_put(fx.s, "function", "b", "{\"v\":3}", 7, on_done, &c));
+    wait_for(&c);                               /* put replaces */
+    SUBMIT(&c, sl_store_meta_get(fx.s, "function", "b", on_doc, &c));
+    wait_for(&c);
+    assert_int_equal(c.status, SL_OK);
+    assert_string_equal(doc_seen, "{\"v\":3}");
+    SUBMIT(&c, sl_store_meta_list(fx.s, "function", on_docs, &c));
+    wait_for(&c);
+    assert_int_equal(c.n, 2);                   /* kinds do not mix; name order */
+    assert_string_equal(docs_seen[0][0], "a");
+    assert_string_equal(docs_seen[0][1], "{\"v\":1}");
+    assert_string_equal(docs_seen[1][0], "b");
+    SUBMIT(&c, sl_store_meta_delete(fx.s, "function", "a", on_done, &c));
+    wait_for(&c);
+    assert_int_equal(c.status, SL_OK);
+    SUBMIT(&c, sl_store_meta_delete(fx.s, "function", "a", on_done, &c));
+    wait_for(&c);
+    assert_int_equal(c.status, SL_ENOTFOUND);
+    SUBMIT(&c, sl_store_meta_get(fx.s, "function", "a", on_doc, &c));
+    wait_for(&c);
+    assert_int_equal(c.status, SL_ENOTFOUND);
+}
+
+static void
+test_dead_letter_with_reasons(void **state)
+{
+    sl_msg_attr_t why[2] = {
+        { "sluice.error", "String", "boom", 4 },
+        { "sluice.attempts", "Number", "3", 1 },
+    };
+    call_t c, r, d;
+
+    (void)state;
+    create_with_dlq("graveyard", NULL, 0);
+    create_with_dlq("work", "graveyard", 5);
+    send_one("work", "bad apple", -1, &c);
+    receive("work", 1, 30, &r);
+    assert_int_equal(r.n, 1);
+    SUBMIT(&d, sl_store_dead_letter(fx.s, "work", "not-a-receipt", why, 2, on_done, &d));
+    wait_for(&d);
+    assert_int_equal(d.status, SL_EPROTO);
+    SUBMIT(&d, sl_store_dead_letter(fx.s, "work", r.receipts[0], why, 2, on_done, &d));
+    wait_for(&d);
+    assert_int_equal(d.status, SL_OK);
+    /* Gone from the source at once, waiting in the dead-letter queue. */
+    SUBMIT(&d, sl_store_dead_letter(fx.s, "work", r.receipts[0], why, 2, on_done, &d));
+    wait_for(&d);
+    assert_int_equal(d.status, SL_ENOTFOUND);
+    receive("graveyard", 1, 30, &r);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.bodies[0], "bad apple");
+    assert_string_equal(r.dlq_source[0], "work");
+    /* A queue without a redrive policy has nowhere to send it. */
+    SUBMIT(&d, sl_store_dead_letter(fx.s, "graveyard", r.receipts[0], why, 2, on_done, &d));
+    wait_for(&d);
+    assert_int_equal(d.status, SL_ENOTFOUND);
+}
+
 static void
 test_receive_results_survive_purge_and_delete(void **state)
 {
@@ -1060,6 +1154,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_redrive_through_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receive_results_survive_purge_and_delete, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_meta_documents, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dead_letter_with_reasons, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_with_pending_callbacks, setup, teardown),
     };
