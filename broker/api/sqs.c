@@ -1534,7 +1534,7 @@ sl_sqs_create(struct event_base *base, sl_store_t *store, const sl_sqs_opts_t *o
     svc->arn_prefix = sl_malloc(n);
     snprintf(svc->arn_prefix, n, "arn:aws:sqs:%s:%s:", svc->region, svc->account);
     sl__strmap_init(&svc->waiters);
-    sl_store_set_notify(store, on_store_notify, svc);
+    sl_store_listen(store, on_store_notify, svc);
     return svc;
 }
 
@@ -1549,7 +1549,7 @@ sl_sqs_destroy(sl_sqs_t *svc)
         unpark(c);
         call_free(c);
     }
-    sl_store_set_notify(svc->store, NULL, NULL);
+    sl_store_unlisten(svc->store, on_store_notify, svc);
     sl__strmap_deinit(&svc->waiters);
     sl_free(svc->region);
     sl_free(svc->account);

@@ -33,11 +33,49 @@ sl_store_destroy(sl_store_t *s)
         s->ops->destroy(s);
 }
 
+static void
+fan_out(void *arg, const char *queue)
+{
+    sl_store_t *s = arg;
+
+    /* By index, re-reading the count: a listener may unlisten itself. */
+    for (size_t i = 0; i < s->nlisteners; i++)
+        s->listeners[i].fn(s->listeners[i].arg, queue);
+}
+
 void
 sl_store_set_notify(sl_store_t *s, sl_store_notify_fn fn, void *arg)
 {
-    s->notify = fn;
-    s->notify_arg = arg;
+    s->nlisteners = 0;
+    s->notify = NULL;
+    if (fn != NULL)
+        sl_store_listen(s, fn, arg);
+}
+
+int
+sl_store_listen(sl_store_t *s, sl_store_notify_fn fn, void *arg)
+{
+    if (s->nlisteners == SL_STORE_MAX_LISTENERS)
+        return SL_EFULL;
+    s->listeners[s->nlisteners].fn = fn;
+    s->listeners[s->nlisteners].arg = arg;
+    s->nlisteners++;
+    s->notify = fan_out;
+    s->notify_arg = s;
+    return SL_OK;
+}
+
+void
+sl_store_unlisten(sl_store_t *s, sl_store_notify_fn fn, void *arg)
+{
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        if (s->listeners[i].fn == fn && s->listeners[i].arg == arg) {
+            s->listeners[i] = s->listeners[--s->nlisteners];
+            break;
+        }
+    }
+    if (s->nlisteners == 0)
+        s->notify = NULL;
 }
 
 int

@@ -128,12 +128,20 @@ typedef struct sl_store_ops {
                        void *arg);
 } sl_store_ops_t;
 
-/* Every backend's handle starts with this. */
+#define SL_STORE_MAX_LISTENERS 8
+
+/* Every backend's handle starts with this. Backends call notify(notify_arg, q);
+ * store.c points it at a fan-out over the listeners. */
 struct sl_store {
     const sl_store_ops_t *ops;
     struct event_base *base;
     sl_store_notify_fn notify;
     void *notify_arg;
+    struct {
+        sl_store_notify_fn fn;
+        void *arg;
+    } listeners[SL_STORE_MAX_LISTENERS];
+    size_t nlisteners;
 };
 
 /* Opens the backend a URL names: "memory" (or "memory://"). Later issues add
@@ -142,6 +150,11 @@ struct sl_store {
 int sl_store_open(struct event_base *base, const char *url, sl_store_t **out,
                   char *errbuf, size_t errlen);
 void sl_store_destroy(sl_store_t *s);       /* NULL is a no-op; pending callbacks never run */
+/* Adds a listener for "queue may have messages" notifications (long polls,
+ * trigger pollers). Returns SL_OK or SL_EFULL past SL_STORE_MAX_LISTENERS. */
+int sl_store_listen(sl_store_t *s, sl_store_notify_fn fn, void *arg);
+void sl_store_unlisten(sl_store_t *s, sl_store_notify_fn fn, void *arg);
+/* Replaces every listener with fn (NULL: none). */
 void sl_store_set_notify(sl_store_t *s, sl_store_notify_fn fn, void *arg);
 
 /* ---- Queue operations ----
