@@ -7,9 +7,10 @@
  *   - Each link (commands, subscriber) is CLOSED, CONNECTING or READY, changed
  *     in one function that logs transitions. A dropped link is reconnected
  *     after a backoff of 100 ms doubling to 2 s, reset once it is READY again.
- *   - A new command link first sends AUTH, SELECT and a SCRIPT LOAD of every
- *     script; commands submitted meanwhile wait in a list (so nothing can run on
- *     the wrong database) and go out when the last of those answers. Commands
+ *   - A new command link first sends AUTH, SELECT, INFO (Redis 7 or later is
+ *     required) and a SCRIPT LOAD of every script; commands submitted
+ *     meanwhile wait in a list (so nothing can run on the wrong database) and
+ *     go out when the last of those answers. Commands
  *     submitted while CLOSED fail with SL_EBACKEND on the next loop turn: when
  *     Redis is down, callers learn it at once.
  *   - Redis answers a connection's commands in order, so the oldest command
@@ -87,6 +88,7 @@ struct rlink {
     unsigned hs_pending;        /* handshake replies still to come */
     int64_t backoff_ms;
     uint32_t failures;          /* connect attempts failed in a row */
+    uint32_t hs_failures;       /* handshakes refused in a row (password, version) */
     bool ever_ready;
     struct evdns_getaddrinfo_request *dns_req;
     rlist_t sent;               /* in send order = deadline order */
@@ -578,6 +580,7 @@ link_ready(rlink_t *l)
         sl_log(SL_LOG_DEBUG, "redis connected link=%s host=%s port=%d", l->name, c->cfg.host,
                c->cfg.port);
     l->failures = 0;
+    l->hs_failures = 0;
     l->ever_ready = true;
     if (l->is_sub) {
         if (c->hooks.sub_ready)
@@ -721,6 +724,18 @@ on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 
 /* ---- Handshake ---- */
 
+/* The major version in an INFO server reply, or -1. */
+static int
+redis_major(const redisReply *r)
+{
+    const char *v;
+
+    if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)
+        return -1;
+    v = strstr(r->str, "redis_version:");
+    return v ? atoi(v + 14) : -1;
+}
+
 static void
 on_handshake(void *arg, int status, redisReply *r)
 {
@@ -729,12 +744,23 @@ on_handshake(void *arg, int status, redisReply *r)
 
     if (status != SL_OK || o->c == NULL || o->gen != l->gen)
         return;                 /* the link is already gone */
+    if (strcmp(o->what, "INFO") == 0 && r->type != REDIS_REPLY_ERROR &&
+        redis_major(r) < SL_RCONN_MIN_REDIS) {
+        /* The scripts use SET NX GET, LPOP count and ZMSCORE. */
+        l->hs_failures++;
+        sl_log(l->hs_failures == 1 ? SL_LOG_ERROR : SL_LOG_DEBUG,
+               "redis server too old link=%s host=%s port=%d need=%d.0 found_major=%d "
+               "attempts=%" PRIu32, l->name, l->c->cfg.host, l->c->cfg.port, SL_RCONN_MIN_REDIS,
+               redis_major(r), l->hs_failures);
+        link_drop(l, "redis too old");
+        return;
+    }
     if (r->type == REDIS_REPLY_ERROR) {
         /* A wrong password fails every attempt: say so once, then quietly retry. */
-        l->failures++;
-        sl_log(l->failures == 1 ? SL_LOG_ERROR : SL_LOG_DEBUG,
+        l->hs_failures++;
+        sl_log(l->hs_failures == 1 ? SL_LOG_ERROR : SL_LOG_DEBUG,
                "redis handshake failed link=%s step=%s err=%.*s attempts=%" PRIu32, l->name,
-               o->what, (int)(r->len > 300 ? 300 : r->len), r->str, l->failures);
+               o->what, (int)(r->len > 300 ? 300 : r->len), r->str, l->hs_failures);
         link_drop(l, "handshake failed");
         return;
     }
@@ -807,6 +833,10 @@ start_handshake(rlink_t *l)
         sl__resp_i64(&r, c->cfg.db);
         handshake_cmd(l, &r, "SELECT");
     }
+    sl__resp_init(&r, 2);
+    sl__resp_str(&r, "INFO");
+    sl__resp_str(&r, "server");
+    handshake_cmd(l, &r, "INFO");
     for (int i = 0; i < SL_RS_COUNT; i++) {
         size_t len;
         const char *text = sl__rscript_text((sl_rscript_t)i, &len);

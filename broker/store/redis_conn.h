@@ -32,6 +32,7 @@ typedef enum sl_rlink_state {
 #define SL_RCONN_DEFAULT_TIMEOUT_MS 5000
 #define SL_RCONN_BACKOFF_MIN_MS 100
 #define SL_RCONN_BACKOFF_MAX_MS 2000
+#define SL_RCONN_MIN_REDIS 7            /* major version the scripts need */
 
 /* What a redis:// URL says. */
 typedef struct sl_rconn_cfg {
