@@ -46,9 +46,4 @@ json_t *sl__sqs_msg_render(const sl_msg_t *m, const char *receipt, const sl_sqs_
  * and attribute values (#x9 #xA #xD #x20-#xD7FF #xE000-#xFFFD #x10000-#x10FFFF). */
 bool sl__sqs_text_is_valid(const char *s, size_t len);
 
-/* Base64 (standard alphabet, padded). decode: new buffer in *out (caller frees)
- * and its length; false when malformed. encode: new NUL-terminated string. */
-bool sl__b64_decode(const char *s, size_t len, char **out, size_t *outlen);
-char *sl__b64_encode(const void *data, size_t len);
-
 #endif

@@ -17,6 +17,7 @@
 
 #include "api/api.h"
 #include "api/sqs_msg.h"
+#include "b64.h"
 #include "sluice/mem.h"
 #include "sluice/message.h"
 
