@@ -1046,6 +1046,73 @@ test_fifo_order_lock_dedup(void **state)
 }
 
 static void
+test_fifo_queue_delay(void **state)
+{
+    sl_store_t *s = open_store();
+    sl_queue_cfg_t c = std_cfg();
+    waiter_t r;
+
+    (void)state;
+    c.fifo = true;
+    c.delay_s = 1;
+    assert_int_equal(create(s, "fd.fifo", &c), SL_OK);
+    sl_queue_cfg_deinit(&c);
+    send_fifo(s, "fd.fifo", "first", "G", "1");
+    send_fifo(s, "fd.fifo", "second", "G", "2");
+    assert_counts(s, "fd.fifo", 0, 0, 2);
+    receive(s, "fd.fifo", 10, 30, &r);
+    assert_int_equal(r.n, 0);                   /* the group's head is delayed */
+    waiter_reset(&r);
+    run_for(1150);
+    receive(s, "fd.fifo", 10, 30, &r);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.msgs[0].body, "first");
+    assert_string_equal(r.msgs[1].body, "second");
+    waiter_reset(&r);
+    sl_store_destroy(s);
+}
+
+/* The store does not range-check settings (the API layer does), so a 1 s
+ * retention makes expiry testable. */
+static void
+test_retention(void **state)
+{
+    sl_store_t *s = open_store();
+    sl_queue_cfg_t c = std_cfg();
+    waiter_t r;
+
+    (void)state;
+    c.retention_s = 1;
+    assert_int_equal(create(s, "ret", &c), SL_OK);
+    c.fifo = true;
+    assert_int_equal(create(s, "ret.fifo", &c), SL_OK);
+    sl_queue_cfg_deinit(&c);
+    send_body(s, "ret", "visible-expires");
+    send_body(s, "ret", "inflight-expires");
+    send_fifo(s, "ret.fifo", "f", "G", "f");
+    receive(s, "ret", 1, 1, &r);                /* one in flight for 1 s */
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.msgs[0].body, "visible-expires");
+    waiter_reset(&r);
+    assert_counts(s, "ret", 1, 1, 0);
+    run_for(1200);
+    assert_counts(s, "ret", 0, 0, 0);           /* both gone, wherever they were */
+    assert_counts(s, "ret.fifo", 0, 0, 0);
+    receive(s, "ret", 10, 30, &r);
+    assert_int_equal(r.n, 0);
+    waiter_reset(&r);
+    receive(s, "ret.fifo", 10, 30, &r);
+    assert_int_equal(r.n, 0);
+    waiter_reset(&r);
+    /* The group is free again for new messages. */
+    send_fifo(s, "ret.fifo", "g", "G", "g");
+    receive(s, "ret.fifo", 10, 30, &r);
+    assert_int_equal(r.n, 1);
+    waiter_reset(&r);
+    sl_store_destroy(s);
+}
+
+static void
 test_redrive(void **state)
 {
     sl_store_t *s = open_store();
@@ -1586,6 +1653,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_delays_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fifo_order_lock_dedup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fifo_queue_delay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redrive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redrive_fifo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_metadata, setup, teardown),
