@@ -88,6 +88,9 @@ typedef struct rop {
     uint64_t gen;                   /* receive: w->gen at submission */
     sl_queue_cfg_t want;            /* create: the settings asked for */
     bool has_want;
+    sl_msg_attr_t *extra;           /* dead letter: attributes to add (one block) */
+    size_t nextra;
+    char uid[24], key[24], ser[12]; /* dead letter: the receipt, split */
 } rop_t;
 
 static void really_free(rstore_t *rs);
@@ -137,6 +140,7 @@ rop_free(rop_t *o)
         sl_queue_cfg_deinit(&o->want);
     sl_free(o->ids);
     sl_free(o->rcs);
+    sl_free(o->extra);
     sl_free(o->name);
     sl_free(o);
 }
@@ -210,6 +214,8 @@ reply_status(const rop_t *o, const char *what, int status, const redisReply *r)
         return SL_ENOTFOUND;
     case 2:
         return SL_EFULL;
+    case 3:
+        return SL_EPROTO;
     }
     sl_log(SL_LOG_ERROR, "redis reply status unknown op=%s status=%lld", what, st);
     return SL_EBACKEND;
@@ -1048,6 +1054,355 @@ r_change_visibility(sl_store_t *s, const char *queue, const sl_vis_change_t *v, 
     return batch_submit((rstore_t *)s, SL_RS_CHANGE_VIS, queue, NULL, v, n, cb, arg);
 }
 
+/* ---- Dead letters ----
+ * Two round trips, for a rare path (a trigger giving up on a message): read the
+ * record, merge the extra attributes here (their digest is an MD5, which Redis
+ * scripts cannot compute), then move it by a script that checks the receipt
+ * again, so a message received meanwhile is not moved. */
+
+/* The record with the extra attributes (same name replaced) and the attribute
+ * digest recomputed; false when the stored record cannot be read. */
+static bool
+merge_record(const rop_t *o, const char *blob, size_t blen, sl_buf_t *out)
+{
+    sl_msg_attr_t *merged;
+    sl_msg_in_t in;
+    sl_msg_t *m;
+    size_t n = 0;
+
+    if (sl_codec_unpack_msg(blob, blen, NULL, 0, &m) != SL_OK)
+        return false;
+    merged = sl_malloc((m->nattrs + o->nextra + 1) * sizeof(*merged));
+    for (uint32_t i = 0; i < m->nattrs; i++) {
+        bool replaced = false;
+
+        for (size_t k = 0; k < o->nextra; k++)
+            replaced |= strcmp(m->attrs[i].name, o->extra[k].name) == 0;
+        if (!replaced)
+            merged[n++] = m->attrs[i];
+    }
+    for (size_t k = 0; k < o->nextra && n < SL_CODEC_MAX_ATTRS; k++)
+        merged[n++] = o->extra[k];
+    memset(&in, 0, sizeof(in));
+    memcpy(in.id, m->id, sizeof(in.id));
+    memcpy(in.md5_body, m->md5_body, sizeof(in.md5_body));
+    sl_md5_attrs(merged, n, in.md5_attrs);
+    in.body = m->body;
+    in.body_len = m->body_len;
+    in.attrs = merged;
+    in.nattrs = (uint32_t)n;
+    in.trace_header = m->trace_header;
+    in.group_id = m->group_id;
+    in.dedup_id = m->dedup_id;
+    in.delay_s = -1;
+    sl_codec_pack_msg(out, &in);
+    sl_free(merged);
+    sl_free(m);
+    return true;
+}
+
+static void
+on_dead_lettered(void *arg, int status, redisReply *r)
+{
+    rop_t *o = arg;
+    rstore_t *rs = o->rs;
+    const char *dlq = NULL;
+    size_t dlen;
+    long long pub = 0;
+
+    if (status == SL_RCONN_CANCELLED) {
+        rop_free(o);
+        return;
+    }
+    enter(rs);
+    status = reply_status(o, "dead_letter", status, r);
+    if (status == SL_OK && (!is_array(r, 3) || !r_int(r, 1, &pub) ||
+                            !r_str(r, 2, &dlq, &dlen) || dlq == NULL)) {
+        malformed(o, "dead_letter");
+        status = SL_EBACKEND;
+    }
+    ((sl_store_done_cb)o->cb)(o->arg, status);
+    if (status == SL_OK && pub)
+        published(rs, dlq);
+    rop_free(o);
+    leave(rs);
+}
+
+static void
+on_dead_letter_read(void *arg, int status, redisReply *r)
+{
+    rop_t *o = arg;
+    rstore_t *rs = o->rs;
+    const char *blob = NULL;
+    size_t blen = 0;
+    sl_resp_t cmd;
+    sl_buf_t b;
+
+    if (status == SL_RCONN_CANCELLED) {
+        rop_free(o);
+        return;
+    }
+    enter(rs);
+    status = reply_status(o, "dead_letter_read", status, r);
+    if (status == SL_OK && (!r_str(r, 1, &blob, &blen) || blob == NULL)) {
+        malformed(o, "dead_letter_read");
+        status = SL_EBACKEND;
+    }
+    sl_buf_init(&b);
+    if (status == SL_OK && o->nextra > 0 && !merge_record(o, blob, blen, &b)) {
+        sl_log(SL_LOG_ERROR, "redis message record undecodable queue=%s key=%s", o->name,
+               o->key);
+        status = SL_EBACKEND;
+    }
+    if (status != SL_OK || rs->closing) {
+        if (!rs->closing)
+            ((sl_store_done_cb)o->cb)(o->arg, status);
+        sl_buf_deinit(&b);
+        rop_free(o);
+        leave(rs);
+        return;
+    }
+    script_begin(rs, &cmd, SL_RS_DEAD_LETTER, o->name, 4);
+    sl__resp_str(&cmd, o->uid);
+    sl__resp_str(&cmd, o->key);
+    sl__resp_str(&cmd, o->ser);
+    if (o->nextra > 0)
+        sl__resp_arg(&cmd, b.p, b.len);
+    else
+        sl__resp_arg(&cmd, blob, blen);
+    sl_buf_deinit(&b);
+    sl__rconn_submit(rs->conn, &cmd, on_dead_lettered, o);
+    leave(rs);
+}
+
+static bool parse_receipt(const char *rc, char uid[24], char key[24], char ser[12]);
+
+static int
+r_dead_letter(sl_store_t *s, const char *queue, const char *receipt, const sl_msg_attr_t *extra,
+              size_t nextra, sl_store_done_cb cb, void *arg)
+{
+    rstore_t *rs = (rstore_t *)s;
+    rop_t *o = rop_new(rs, (void *)cb, arg, queue);
+    size_t size = nextra * sizeof(*extra);
+    sl_resp_t r;
+    char *cur;
+
+    if (!parse_receipt(receipt, o->uid, o->key, o->ser)) {
+        strcpy(o->uid, "0");        /* no queue has uid 0: the script says "foreign" */
+        strcpy(o->key, "0");
+        strcpy(o->ser, "0");
+    }
+    /* The extra attributes are the caller's only until we return: copy them. */
+    for (size_t i = 0; i < nextra; i++)
+        size += strlen(extra[i].name) + strlen(extra[i].type) + extra[i].len + 3;
+    if (nextra > 0) {
+        o->extra = sl_malloc(size);
+        o->nextra = nextra;
+        cur = (char *)(o->extra + nextra);
+        for (size_t i = 0; i < nextra; i++) {
+            size_t nl = strlen(extra[i].name) + 1, tl = strlen(extra[i].type) + 1;
+
+            o->extra[i].name = memcpy(cur, extra[i].name, nl);
+            cur += nl;
+            o->extra[i].type = memcpy(cur, extra[i].type, tl);
+            cur += tl;
+            o->extra[i].value = cur;
+            memcpy(cur, extra[i].value, extra[i].len);
+            cur[extra[i].len] = '\0';
+            cur += extra[i].len + 1;
+            o->extra[i].len = extra[i].len;
+        }
+    }
+    script_begin(rs, &r, SL_RS_DEAD_LETTER_READ, queue, 3);
+    sl__resp_str(&r, o->uid);
+    sl__resp_str(&r, o->key);
+    sl__resp_str(&r, o->ser);
+    sl__rconn_submit(rs->conn, &r, on_dead_letter_read, o);
+    return SL_OK;
+}
+
+/* ---- Metadata documents ----
+ * One hash per kind, P meta:KIND, name -> document. Single commands are atomic
+ * already, so no scripts here. */
+
+static void
+meta_cmd(rstore_t *rs, sl_resp_t *r, size_t argc, const char *cmd, const char *kind)
+{
+    size_t plen = strlen(rs->prefix), klen = strlen(kind);
+    char *key = sl_malloc(plen + klen + 6);
+
+    memcpy(key, rs->prefix, plen);
+    memcpy(key + plen, "meta:", 5);
+    memcpy(key + plen + 5, kind, klen + 1);
+    sl__resp_init(r, argc);
+    sl__resp_str(r, cmd);
+    sl__resp_str(r, key);
+    sl_free(key);
+}
+
+/* HSET (o->n == 0) or HDEL (o->n == 1: 0 deleted is SL_ENOTFOUND). */
+static void
+on_meta_done(void *arg, int status, redisReply *r)
+{
+    rop_t *o = arg;
+    rstore_t *rs = o->rs;
+
+    if (status == SL_RCONN_CANCELLED) {
+        rop_free(o);
+        return;
+    }
+    enter(rs);
+    if (status == SL_OK && (r == NULL || r->type != REDIS_REPLY_INTEGER)) {
+        malformed(o, "meta");
+        status = SL_EBACKEND;
+    } else if (status == SL_OK && o->n == 1 && r->integer == 0) {
+        status = SL_ENOTFOUND;
+    }
+    ((sl_store_done_cb)o->cb)(o->arg, status);
+    rop_free(o);
+    leave(rs);
+}
+
+static int
+r_meta_put(sl_store_t *s, const char *kind, const char *name, const char *doc, size_t len,
+           sl_store_done_cb cb, void *arg)
+{
+    rstore_t *rs = (rstore_t *)s;
+    rop_t *o = rop_new(rs, (void *)cb, arg, name);
+    sl_resp_t r;
+
+    meta_cmd(rs, &r, 4, "HSET", kind);
+    sl__resp_str(&r, name);
+    sl__resp_arg(&r, doc, len);
+    sl__rconn_submit(rs->conn, &r, on_meta_done, o);
+    return SL_OK;
+}
+
+static int
+r_meta_delete(sl_store_t *s, const char *kind, const char *name, sl_store_done_cb cb, void *arg)
+{
+    rstore_t *rs = (rstore_t *)s;
+    rop_t *o = rop_new(rs, (void *)cb, arg, name);
+    sl_resp_t r;
+
+    o->n = 1;
+    meta_cmd(rs, &r, 3, "HDEL", kind);
+    sl__resp_str(&r, name);
+    sl__rconn_submit(rs->conn, &r, on_meta_done, o);
+    return SL_OK;
+}
+
+static void
+on_meta_got(void *arg, int status, redisReply *r)
+{
+    rop_t *o = arg;
+    rstore_t *rs = o->rs;
+    sl_store_doc_cb cb = (sl_store_doc_cb)o->cb;
+
+    if (status == SL_RCONN_CANCELLED) {
+        rop_free(o);
+        return;
+    }
+    enter(rs);
+    if (status == SL_OK && r->type == REDIS_REPLY_STRING)
+        cb(o->arg, SL_OK, r->str, r->len);
+    else if (status == SL_OK && r->type == REDIS_REPLY_NIL)
+        cb(o->arg, SL_ENOTFOUND, NULL, 0);
+    else {
+        if (status == SL_OK)
+            malformed(o, "meta_get");
+        cb(o->arg, status == SL_OK ? SL_EBACKEND : status, NULL, 0);
+    }
+    rop_free(o);
+    leave(rs);
+}
+
+static int
+r_meta_get(sl_store_t *s, const char *kind, const char *name, sl_store_doc_cb cb, void *arg)
+{
+    rstore_t *rs = (rstore_t *)s;
+    rop_t *o = rop_new(rs, (void *)cb, arg, name);
+    sl_resp_t r;
+
+    meta_cmd(rs, &r, 3, "HGET", kind);
+    sl__resp_str(&r, name);
+    sl__rconn_submit(rs->conn, &r, on_meta_got, o);
+    return SL_OK;
+}
+
+typedef struct named_doc {
+    char *name;
+    char *doc;
+} named_doc_t;
+
+static int
+cmp_named(const void *a, const void *b)
+{
+    return strcmp(((const named_doc_t *)a)->name, ((const named_doc_t *)b)->name);
+}
+
+static void
+on_meta_listed(void *arg, int status, redisReply *r)
+{
+    rop_t *o = arg;
+    rstore_t *rs = o->rs;
+    sl_store_docs_cb cb = (sl_store_docs_cb)o->cb;
+    named_doc_t *all;
+    char **names, **docs;
+    size_t n = 0;
+
+    if (status == SL_RCONN_CANCELLED) {
+        rop_free(o);
+        return;
+    }
+    enter(rs);
+    if (status == SL_OK && (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0)) {
+        malformed(o, "meta_list");
+        status = SL_EBACKEND;
+    }
+    if (status != SL_OK) {
+        cb(o->arg, status, NULL, NULL, 0);
+        rop_free(o);
+        leave(rs);
+        return;
+    }
+    /* HGETALL answers name, doc, name, doc...; the interface wants name order. */
+    all = sl_malloc((r->elements / 2 + 1) * sizeof(*all));
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        if (r->element[i]->type != REDIS_REPLY_STRING ||
+            r->element[i + 1]->type != REDIS_REPLY_STRING)
+            continue;
+        all[n].name = r->element[i]->str;       /* hiredis NUL-terminates strings */
+        all[n].doc = r->element[i + 1]->str;
+        n++;
+    }
+    qsort(all, n, sizeof(*all), cmp_named);
+    names = sl_malloc((n + 1) * sizeof(*names));
+    docs = sl_malloc((n + 1) * sizeof(*docs));
+    for (size_t i = 0; i < n; i++) {
+        names[i] = all[i].name;
+        docs[i] = all[i].doc;
+    }
+    cb(o->arg, SL_OK, names, docs, n);
+    sl_free(all);
+    sl_free(names);
+    sl_free(docs);
+    rop_free(o);
+    leave(rs);
+}
+
+static int
+r_meta_list(sl_store_t *s, const char *kind, sl_store_docs_cb cb, void *arg)
+{
+    rstore_t *rs = (rstore_t *)s;
+    rop_t *o = rop_new(rs, (void *)cb, arg, kind);
+    sl_resp_t r;
+
+    meta_cmd(rs, &r, 2, "HGETALL", kind);
+    sl__rconn_submit(rs->conn, &r, on_meta_listed, o);
+    return SL_OK;
+}
+
 /* ---- Outbox ---- */
 
 static int
@@ -1224,6 +1579,11 @@ static const sl_store_ops_t redis_ops = {
     .outbox_claim = r_outbox_claim,
     .outbox_ack = r_outbox_ack,
     .outbox_retry = r_outbox_retry,
+    .dead_letter = r_dead_letter,
+    .meta_put = r_meta_put,
+    .meta_get = r_meta_get,
+    .meta_list = r_meta_list,
+    .meta_delete = r_meta_delete,
 };
 
 int

@@ -28,8 +28,9 @@
  *   P d:N:UID:D     FIFO deduplication id D: "message id:seq", SET NX PX 300000
  *   P ob:due, P ob:data, P ob:att   outbox: zset id -> due ms, hash id -> record,
  *                   hash id -> claims so far
+ *   P meta:KIND     hash name -> JSON document (functions, triggers; plain commands)
  * Scripts reply with an array led by a status: 0 ok, 1 no such queue (or item),
- * 2 over the queue's MaximumMessageSize (send). */
+ * 2 over the queue's MaximumMessageSize (send), 3 a receipt of another queue. */
 #include "redis_scripts.h"
 
 #include "sluice/mem.h"
@@ -194,6 +195,36 @@
     "      if s then mremove(q, k, s) else forget(q, k) end\n" \
     "    end\n" \
     "  end\n" \
+    "end\n" \
+    "\n" \
+    "-- Adds a message of another queue (state s, record blob, from queue src) to d\n" \
+    "-- as a new visible message that keeps its record, sent time and receive count.\n" \
+    "local function dlq_add(d, s, blob, src)\n" \
+    "  local nk = string.format('%d', redis.call('HINCRBY', d.key, 'nk', 1))\n" \
+    "  local ns = { rc = s.rc, ser = 0, fr = s.fr, sent = s.sent, seq = 0,\n" \
+    "               exp = s.sent + d.ret * 1000, src = src, grp = '' }\n" \
+    "  if d.fifo then\n" \
+    "    ns.seq = redis.call('HINCRBY', d.key, 'ns', 1)\n" \
+    "    ns.grp = s.grp\n" \
+    "  end\n" \
+    "  redis.call('HSET', d.key .. ':msg', nk, blob)\n" \
+    "  st_put(d, nk, ns)\n" \
+    "  redis.call('ZADD', d.key .. ':exp', ns.exp, nk)\n" \
+    "  if d.fifo then\n" \
+    "    redis.call('RPUSH', d.key .. ':g:' .. ns.grp, nk)\n" \
+    "    redis.call('HSETNX', d.key .. ':gi', ns.grp, 0)\n" \
+    "    gcheck(d, ns.grp)\n" \
+    "  else\n" \
+    "    redis.call('RPUSH', d.key .. ':vis', nk)\n" \
+    "  end\n" \
+    "end\n" \
+    "\n" \
+    "-- q's dead-letter queue when it can take q's messages, else nil.\n" \
+    "local function dlq_of(q)\n" \
+    "  if q.dlq == '' or q.dlq == q.name then return nil end\n" \
+    "  local d = qopen(q.dlq)\n" \
+    "  if d and d.fifo == q.fifo then return d end\n" \
+    "  return nil\n" \
     "end\n" \
     "\n" \
     "local function counts(q)\n" \
@@ -437,27 +468,10 @@ static const char s_receive[] =
     "  return nil\n"
     "end\n"
     "\n"
-    "-- Moves k (already out of q's visible structures) into d as a new visible message\n"
-    "-- that keeps its record, sent time and receive count.\n"
+    "-- Moves k (already out of q's visible structures) into d.\n"
     "local function to_dlq(k, s, d, blob)\n"
     "  forget(q, k)\n"
-    "  local nk = string.format('%d', redis.call('HINCRBY', d.key, 'nk', 1))\n"
-    "  local ns = { rc = s.rc, ser = 0, fr = s.fr, sent = s.sent, seq = 0,\n"
-    "               exp = s.sent + d.ret * 1000, src = q.name, grp = '' }\n"
-    "  if d.fifo then\n"
-    "    ns.seq = redis.call('HINCRBY', d.key, 'ns', 1)\n"
-    "    ns.grp = s.grp\n"
-    "  end\n"
-    "  redis.call('HSET', d.key .. ':msg', nk, blob)\n"
-    "  st_put(d, nk, ns)\n"
-    "  redis.call('ZADD', d.key .. ':exp', ns.exp, nk)\n"
-    "  if d.fifo then\n"
-    "    redis.call('RPUSH', d.key .. ':g:' .. ns.grp, nk)\n"
-    "    redis.call('HSETNX', d.key .. ':gi', ns.grp, 0)\n"
-    "    gcheck(d, ns.grp)\n"
-    "  else\n"
-    "    redis.call('RPUSH', d.key .. ':vis', nk)\n"
-    "  end\n"
+    "  dlq_add(d, s, blob, q.name)\n"
     "end\n"
     "\n"
     "-- Hands k out: in flight until the deadline, counted as received.\n"
@@ -637,6 +651,37 @@ static const char s_change_vis[] =
     "end\n"
     "return out\n";
 
+static const char s_dead_letter_read[] =
+    PRELUDE
+    "-- ARGV: P, name, queue uid, key, serial. The record of the message a receipt\n"
+    "-- names, when it could be dead-lettered (sl_store_dead_letter, first step).\n"
+    "-- Reply: status (0, 1 no such queue, message or usable dead-letter queue, or a\n"
+    "-- stale receipt; 3 a receipt of another queue), record.\n"
+    "local q = qopen(ARGV[2])\n"
+    "if not q then return { 1 } end\n"
+    "if ARGV[3] ~= q.uid then return { 3 } end\n"
+    "local s = st_get(q, ARGV[4])\n"
+    "if not s or string.format('%d', s.ser) ~= ARGV[5] or not dlq_of(q) then return { 1 } end\n"
+    "return { 0, redis.call('HGET', q.key .. ':msg', ARGV[4]) }\n";
+
+static const char s_dead_letter[] =
+    PRELUDE
+    "-- ARGV: P, name, queue uid, key, serial, record (with the extra attributes).\n"
+    "-- Moves the message now, whatever its state, if the receipt is still current.\n"
+    "-- Reply: status (as dead_letter_read's), published, dead-letter queue name.\n"
+    "local q = qopen(ARGV[2])\n"
+    "if not q then return { 1 } end\n"
+    "if ARGV[3] ~= q.uid then return { 3 } end\n"
+    "local k = ARGV[4]\n"
+    "local s = st_get(q, k)\n"
+    "local d = dlq_of(q)\n"
+    "if not s or string.format('%d', s.ser) ~= ARGV[5] or not d then return { 1 } end\n"
+    "local before, dbefore = avail(q), avail(d)\n"
+    "mremove(q, k, s)\n"
+    "dlq_add(d, s, ARGV[6], q.name)\n"
+    "wake(q, before)\n"
+    "return { 0, wake(d, dbefore), d.name }\n";
+
 static const char s_outbox_append[] =
     PRELUDE
     "-- ARGV: P, id, record, delay ms\n"
@@ -678,26 +723,30 @@ static const char s_outbox_retry[] =
     "redis.call('ZADD', P .. 'ob:due', NOW + tonumber(ARGV[3]), ARGV[2])\n"
     "return { 0 }\n";
 
+#define SCRIPT(e, n) [e] = { #n, s_##n, sizeof(s_##n) - 1 }
+
 static const struct {
     const char *name;
     const char *text;
     size_t len;
 } scripts[SL_RS_COUNT] = {
-    [SL_RS_QUEUE_CREATE] = { "queue_create", s_queue_create, sizeof(s_queue_create) - 1 },
-    [SL_RS_QUEUE_GET] = { "queue_get", s_queue_get, sizeof(s_queue_get) - 1 },
-    [SL_RS_QUEUE_SET] = { "queue_set", s_queue_set, sizeof(s_queue_set) - 1 },
-    [SL_RS_QUEUE_TAG] = { "queue_tag", s_queue_tag, sizeof(s_queue_tag) - 1 },
-    [SL_RS_QUEUE_DELETE] = { "queue_delete", s_queue_delete, sizeof(s_queue_delete) - 1 },
-    [SL_RS_QUEUE_PURGE] = { "queue_purge", s_queue_purge, sizeof(s_queue_purge) - 1 },
-    [SL_RS_DLQ_SOURCES] = { "dlq_sources", s_dlq_sources, sizeof(s_dlq_sources) - 1 },
-    [SL_RS_SEND] = { "send", s_send, sizeof(s_send) - 1 },
-    [SL_RS_RECEIVE] = { "receive", s_receive, sizeof(s_receive) - 1 },
-    [SL_RS_DELETE] = { "delete", s_delete, sizeof(s_delete) - 1 },
-    [SL_RS_CHANGE_VIS] = { "change_vis", s_change_vis, sizeof(s_change_vis) - 1 },
-    [SL_RS_OUTBOX_APPEND] = { "outbox_append", s_outbox_append, sizeof(s_outbox_append) - 1 },
-    [SL_RS_OUTBOX_CLAIM] = { "outbox_claim", s_outbox_claim, sizeof(s_outbox_claim) - 1 },
-    [SL_RS_OUTBOX_ACK] = { "outbox_ack", s_outbox_ack, sizeof(s_outbox_ack) - 1 },
-    [SL_RS_OUTBOX_RETRY] = { "outbox_retry", s_outbox_retry, sizeof(s_outbox_retry) - 1 },
+    SCRIPT(SL_RS_QUEUE_CREATE, queue_create),
+    SCRIPT(SL_RS_QUEUE_GET, queue_get),
+    SCRIPT(SL_RS_QUEUE_SET, queue_set),
+    SCRIPT(SL_RS_QUEUE_TAG, queue_tag),
+    SCRIPT(SL_RS_QUEUE_DELETE, queue_delete),
+    SCRIPT(SL_RS_QUEUE_PURGE, queue_purge),
+    SCRIPT(SL_RS_DLQ_SOURCES, dlq_sources),
+    SCRIPT(SL_RS_SEND, send),
+    SCRIPT(SL_RS_RECEIVE, receive),
+    SCRIPT(SL_RS_DELETE, delete),
+    SCRIPT(SL_RS_CHANGE_VIS, change_vis),
+    SCRIPT(SL_RS_DEAD_LETTER_READ, dead_letter_read),
+    SCRIPT(SL_RS_DEAD_LETTER, dead_letter),
+    SCRIPT(SL_RS_OUTBOX_APPEND, outbox_append),
+    SCRIPT(SL_RS_OUTBOX_CLAIM, outbox_claim),
+    SCRIPT(SL_RS_OUTBOX_ACK, outbox_ack),
+    SCRIPT(SL_RS_OUTBOX_RETRY, outbox_retry),
 };
 
 const char *

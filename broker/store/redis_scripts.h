@@ -17,6 +17,8 @@ typedef enum sl_rscript {
     SL_RS_RECEIVE,
     SL_RS_DELETE,
     SL_RS_CHANGE_VIS,
+    SL_RS_DEAD_LETTER_READ,
+    SL_RS_DEAD_LETTER,
     SL_RS_OUTBOX_APPEND,
     SL_RS_OUTBOX_CLAIM,
     SL_RS_OUTBOX_ACK,

@@ -294,6 +294,8 @@ typedef struct got_msg {
     char md5_body[SL_MD5_HEX_LEN + 1];
     uint32_t nattrs;
     char *attr0;
+    char *attrs;                /* "name=value;" for every attribute, in order */
+    char md5_attrs[SL_MD5_HEX_LEN + 1];
     int64_t sent_ms, first_ms;
 } got_msg_t;
 
@@ -314,6 +316,9 @@ typedef struct waiter {
     /* outbox */
     char *ob_id[MAXN], *ob_kind[MAXN], *ob_payload[MAXN];
     uint32_t ob_att[MAXN];
+    /* metadata documents */
+    char *doc;
+    char *docs[MAXN];
 } waiter_t;
 
 static void
@@ -324,7 +329,9 @@ waiter_reset(waiter_t *w)
         sl_free(w->msgs[i].group);
         sl_free(w->msgs[i].src);
         sl_free(w->msgs[i].attr0);
+        sl_free(w->msgs[i].attrs);
         sl_free(w->names[i]);
+        sl_free(w->docs[i]);
         sl_free(w->ob_id[i]);
         sl_free(w->ob_kind[i]);
         sl_free(w->ob_payload[i]);
@@ -332,6 +339,7 @@ waiter_reset(waiter_t *w)
     if (w->has_cfg)
         sl_queue_cfg_deinit(&w->cfg);
     sl_free(w->tags);
+    sl_free(w->doc);
     memset(w, 0, sizeof(*w));
 }
 
@@ -422,6 +430,11 @@ cb_recv(void *arg, int status, const sl_received_t *msgs, size_t n)
         memcpy(g->md5_body, m->md5_body, sizeof(g->md5_body));
         g->nattrs = m->nattrs;
         g->attr0 = m->nattrs ? sl_strndup(m->attrs[0].value, m->attrs[0].len) : NULL;
+        g->attrs = sl_calloc(1, 1024);
+        for (uint32_t a = 0; a < m->nattrs; a++)
+            snprintf(g->attrs + strlen(g->attrs), 1024 - strlen(g->attrs), "%s=%.*s;",
+                     m->attrs[a].name, (int)m->attrs[a].len, m->attrs[a].value);
+        memcpy(g->md5_attrs, m->md5_attrs, sizeof(g->md5_attrs));
         g->sent_ms = m->sent_ms;
         g->first_ms = m->first_receive_ms;
     }
@@ -450,6 +463,29 @@ cb_outbox(void *arg, int status, const sl_outbox_item_t *items, size_t n)
         w->ob_kind[i] = sl_strdup(items[i].kind);
         w->ob_payload[i] = sl_strndup(items[i].payload, items[i].len);
         w->ob_att[i] = items[i].attempts;
+    }
+}
+
+static void
+cb_doc(void *arg, int status, const char *doc, size_t len)
+{
+    waiter_t *w = arg;
+
+    arrived(w, status);
+    if (doc)
+        w->doc = sl_strndup(doc, len);
+}
+
+static void
+cb_docs(void *arg, int status, char *const *names, char *const *docs, size_t n)
+{
+    waiter_t *w = arg;
+
+    arrived(w, status);
+    w->n = n;
+    for (size_t i = 0; i < n && i < MAXN; i++) {
+        w->names[i] = sl_strdup(names[i]);
+        w->docs[i] = sl_strdup(docs[i]);
     }
 }
 
@@ -1200,6 +1236,146 @@ test_redrive_fifo(void **state)
     sl_store_destroy(s);
 }
 
+static int
+dead_letter(sl_store_t *s, const char *q, const char *receipt)
+{
+    sl_msg_attr_t why[2] = {
+        { "sluice.error", "String", "boom", 4 },
+        { "a", "String", "replaced", 8 },
+    };
+    waiter_t w = { 0 };
+    int st;
+
+    SUBMIT(sl_store_dead_letter(s, q, receipt, why, 2, cb_done, &w));
+    wait_done(&w);
+    st = w.status;
+    waiter_reset(&w);
+    return st;
+}
+
+static void
+test_dead_letter_with_reasons(void **state)
+{
+    sl_store_t *s = open_store();
+    msg_spec_t sp = { "bad apple", NULL, NULL, false, -1, "original" };
+    sl_queue_cfg_t c = std_cfg();
+    notes_t ns = { 0 };
+    sl_msg_attr_t expect[2] = {
+        { "sluice.error", "String", "boom", 4 },
+        { "a", "String", "replaced", 8 },
+    };
+    char md5[SL_MD5_HEX_LEN + 1];
+    waiter_t w, r, r2;
+
+    (void)state;
+    sl_store_set_notify(s, on_note, &ns);
+    create_std(s, "graveyard", 30);
+    c.dlq_name = sl_strdup("graveyard");
+    c.max_receives = 5;
+    assert_int_equal(create(s, "work", &c), SL_OK);
+    sl_queue_cfg_deinit(&c);
+    run_for(50);
+    send_specs(s, "work", &sp, 1, &w);
+    waiter_reset(&w);
+    receive(s, "work", 1, 30, &r);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(dead_letter(s, "work", "not-a-receipt"), SL_EPROTO);
+    notes_clear(&ns);
+    assert_int_equal(dead_letter(s, "work", r.msgs[0].receipt), SL_OK);
+    assert_true(wait_note(&ns, "graveyard", 2000));
+    /* Gone from the source at once, waiting in the dead-letter queue. */
+    assert_int_equal(dead_letter(s, "work", r.msgs[0].receipt), SL_ENOTFOUND);
+    assert_counts(s, "work", 0, 0, 0);
+    receive(s, "graveyard", 1, 30, &r2);
+    assert_int_equal(r2.n, 1);
+    assert_string_equal(r2.msgs[0].body, "bad apple");
+    assert_string_equal(r2.msgs[0].id, r.msgs[0].id);
+    assert_string_equal(r2.msgs[0].src, "work");
+    assert_int_equal(r2.msgs[0].rc, 2);
+    /* The sender's "a" is replaced; the digest covers what is there now. */
+    assert_string_equal(r2.msgs[0].attrs, "sluice.error=boom;a=replaced;");
+    sl_md5_attrs(expect, 2, md5);
+    assert_string_equal(r2.msgs[0].md5_attrs, md5);
+    /* A queue without a redrive policy has nowhere to send it. */
+    assert_int_equal(dead_letter(s, "graveyard", r2.msgs[0].receipt), SL_ENOTFOUND);
+    waiter_reset(&r);
+    waiter_reset(&r2);
+    /* A stale receipt (received again since) moves nothing; a visible message
+     * with its current receipt moves. */
+    send_body(s, "work", "twice");
+    receive(s, "work", 1, 0, &r);
+    run_for(20);
+    receive(s, "work", 1, 0, &r2);
+    assert_int_equal(r2.n, 1);
+    assert_int_equal(dead_letter(s, "work", r.msgs[0].receipt), SL_ENOTFOUND);
+    run_for(20);
+    assert_int_equal(dead_letter(s, "work", r2.msgs[0].receipt), SL_OK);
+    assert_counts(s, "work", 0, 0, 0);
+    assert_counts(s, "graveyard", 1, 1, 0);
+    waiter_reset(&r);
+    waiter_reset(&r2);
+    notes_clear(&ns);
+    sl_store_destroy(s);
+}
+
+static void
+test_meta_documents(void **state)
+{
+    sl_store_t *s = open_store();
+    waiter_t w = { 0 };
+
+    (void)state;
+    SUBMIT(sl_store_meta_put(s, "function", "b", "{\"v\":2}", 7, cb_done, &w));
+    wait_done(&w);
+    assert_int_equal(w.status, SL_OK);
+    waiter_reset(&w);
+    SUBMIT(sl_store_meta_put(s, "function", "a", "{\"v\":1}", 7, cb_done, &w));
+    wait_done(&w);
+    waiter_reset(&w);
+    SUBMIT(sl_store_meta_put(s, "trigger", "a", "{\"t\":1}", 7, cb_done, &w));
+    wait_done(&w);
+    waiter_reset(&w);
+    SUBMIT(sl_store_meta_put(s, "function", "b", "{\"v\":3}", 7, cb_done, &w));
+    wait_done(&w);
+    waiter_reset(&w);
+    SUBMIT(sl_store_meta_get(s, "function", "b", cb_doc, &w));
+    wait_done(&w);
+    assert_int_equal(w.status, SL_OK);
+    assert_string_equal(w.doc, "{\"v\":3}");
+    waiter_reset(&w);
+    /* Durable: a new store on the same Redis and prefix lists them, in name order. */
+    sl_store_destroy(s);
+    s = open_store_url(NULL, cur_prefix);
+    SUBMIT(sl_store_meta_list(s, "function", cb_docs, &w));
+    wait_done(&w);
+    assert_int_equal(w.status, SL_OK);
+    assert_int_equal(w.n, 2);
+    assert_string_equal(w.names[0], "a");
+    assert_string_equal(w.docs[0], "{\"v\":1}");
+    assert_string_equal(w.names[1], "b");
+    assert_string_equal(w.docs[1], "{\"v\":3}");
+    waiter_reset(&w);
+    SUBMIT(sl_store_meta_delete(s, "function", "a", cb_done, &w));
+    wait_done(&w);
+    assert_int_equal(w.status, SL_OK);
+    waiter_reset(&w);
+    SUBMIT(sl_store_meta_delete(s, "function", "a", cb_done, &w));
+    wait_done(&w);
+    assert_int_equal(w.status, SL_ENOTFOUND);
+    waiter_reset(&w);
+    SUBMIT(sl_store_meta_get(s, "function", "a", cb_doc, &w));
+    wait_done(&w);
+    assert_int_equal(w.status, SL_ENOTFOUND);
+    assert_null(w.doc);
+    waiter_reset(&w);
+    SUBMIT(sl_store_meta_list(s, "nothing", cb_docs, &w));
+    wait_done(&w);
+    assert_int_equal(w.status, SL_OK);
+    assert_int_equal(w.n, 0);
+    waiter_reset(&w);
+    sl_store_destroy(s);
+}
+
 static void
 test_queue_metadata(void **state)
 {
@@ -1665,6 +1841,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redrive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redrive_fifo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dead_letter_with_reasons, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_meta_documents, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_metadata, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notify_send_and_expiry, setup, teardown),
