@@ -48,30 +48,57 @@ typedef struct sl_invoker_opts {
     const char *account;        /* default 000000000000 */
     /* stdout/stderr lines of process instances are logged as
      * "function output function=NAME request=ID line=..." at info level. */
+    uint32_t term_grace_ms;     /* process: SIGTERM to SIGKILL at stop; 0 = 2000 */
 } sl_invoker_opts_t;
 
 /* New invoker for spec (copied). Returns NULL with errbuf filled when the spec
  * cannot work (native: dlopen/dlsym failed; bad url). Starts min_concurrency
- * instances. */
+ * instances. opts may be NULL. Caller destroys.
+ * Process instances write to pipes and sockets: the host program must ignore
+ * SIGPIPE (sluiced does), as any libevent program must. */
 sl_invoker_t *sl_invoker_create(struct event_base *base, const sl_function_spec_t *spec,
                                 const sl_invoker_opts_t *opts, char *errbuf, size_t errlen);
 /* Queues one invocation of payload (copied). cb runs exactly once, later.
  * Returns SL_OK, or SL_ESTATE when the invoker is shutting down (cb never runs). */
 int sl_invoker_invoke(sl_invoker_t *inv, const char *payload, size_t len, sl_invoke_cb cb,
                       void *arg);
-/* Instances: running (started, incl. starting), busy (running an invocation), and
- * invocations waiting for an instance. */
+/* Instances: running (started, incl. starting; not those being stopped), busy
+ * (running an invocation, incl. native slots whose timed-out handler has not
+ * returned yet), and invocations waiting for an instance. cold_starts counts
+ * invocations that waited for an instance to start (result.cold_start). */
 size_t sl_invoker_running(const sl_invoker_t *inv);
 size_t sl_invoker_busy(const sl_invoker_t *inv);
 size_t sl_invoker_queued(const sl_invoker_t *inv);
 uint64_t sl_invoker_cold_starts(const sl_invoker_t *inv);
 const sl_function_spec_t *sl_invoker_spec(const sl_invoker_t *inv);
 
-/* Graceful stop: no new invocations; running ones finish up to their deadline;
- * then instances (process groups) are terminated. done runs once, later. */
+/* Counters since create, for metrics and the autoscaler. */
+typedef struct sl_invoker_stats {
+    uint64_t invocations;       /* accepted by sl_invoker_invoke */
+    uint64_t cold_starts;       /* invocations that waited for an instance start */
+    uint64_t timeouts;
+    uint64_t crashes;
+    uint64_t function_errors;
+    uint64_t instances_started;
+    uint64_t instances_ready;   /* started instances that got ready after a real start
+                                 * (process: spawn to first `next`; native: sluice_init) */
+    uint64_t init_failures;
+    int64_t start_us_total;     /* spawn to ready, summed over instances_ready */
+    int64_t start_us_last;      /* the same for the latest one; 0 = none yet */
+} sl_invoker_stats_t;
+
+void sl_invoker_stats(const sl_invoker_t *inv, sl_invoker_stats_t *out);
+
+/* Graceful stop: no new invocations; queued ones end SL_INVOKE_CANCELLED;
+ * running ones finish up to their deadline; then instances (process groups)
+ * get SIGTERM, and SIGKILL after term_grace_ms. done runs once, later, after
+ * every result callback and once every process has been reaped (a native
+ * handler stuck past its deadline does not hold it up). done may destroy. */
 void sl_invoker_shutdown(sl_invoker_t *inv, void (*done)(void *arg), void *arg);
 /* Immediate: kills instances and frees everything; callbacks of queued and
- * running invocations never run. NULL is a no-op. */
+ * running invocations never run. May be called from a result callback or
+ * from done. NULL is a no-op. A native handler still running keeps its
+ * thread (and the loaded library) until it returns; its result is dropped. */
 void sl_invoker_destroy(sl_invoker_t *inv);
 
 #endif
