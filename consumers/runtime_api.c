@@ -137,9 +137,13 @@ on_next(sl_rtapi_t *a, struct evhttp_request *req)
     sl_inv_inst_t *in = a->in;
 
     if (a->held) {
-        reply_error(req, 400, "Bad Request", "InvalidStateTransition",
-                    "another next request is already waiting");
-        return;
+        /* One runtime asks one `next` at a time, so the older one was given up
+         * (its client timed out or reconnected); the newer one gets the work. */
+        struct evhttp_request *old = a->held;
+
+        a->held = NULL;
+        reply_error(old, 400, "Bad Request", "InvalidStateTransition",
+                    "superseded by a newer next request");
     }
     a->held = req;
     evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_held_closed, a);

@@ -901,11 +901,15 @@ test_runtime_api_protocol(void **state)
     vec_send(port, "ric-response-object.http", next.id, &h);   /* finished id */
     assert_int_equal(h.code, 400);
 
-    /* next is held until there is work. */
-    send_req(port, EVHTTP_REQ_GET, "/2018-06-01/runtime/invocation/next", NULL, NULL, 0, &next);
+    /* next is held until there is work; a newer next supersedes a held one. */
+    send_req(port, EVHTTP_REQ_GET, "/2018-06-01/runtime/invocation/next", NULL, NULL, 0, &h);
     run_for(200);
-    assert_false(next.done);
+    assert_false(h.done);
     assert_int_equal(sl_invoker_busy(inv), 0);
+    send_req(port, EVHTTP_REQ_GET, "/2018-06-01/runtime/invocation/next", NULL, NULL, 0, &next);
+    assert_true(run_until(req_done, &h, 5000));
+    assert_int_equal(h.code, 400);
+    assert_false(next.done);
     invoke(inv, "{\"second\":2}", &b);
     assert_true(run_until(req_done, &next, 5000));
     assert_int_equal(next.code, 200);
