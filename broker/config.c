@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
@@ -35,6 +36,8 @@ sl_config_deinit(sl_config_t *c)
     sl_free(c->advertise_url);
     sl_free(c->log_level);
     json_decref(c->queues);
+    json_decref(c->functions);
+    json_decref(c->triggers);
     memset(c, 0, sizeof(*c));
 }
 
@@ -59,6 +62,39 @@ attach(json_t **stack, char **keys, int depth, json_t *v)
     sl_free(keys[depth - 1]);
     keys[depth - 1] = NULL;
     return 0;
+}
+
+/* Plain (unquoted) scalars are typed as YAML's core schema would: true/false,
+ * null/~, decimal integers without leading zeros (so "000000000000" stays a
+ * string), and decimal reals; everything else, and every quoted scalar, is a
+ * string. */
+static json_t *
+scalar_value(const yaml_event_t *ev)
+{
+    const char *s = (const char *)ev->data.scalar.value;
+    size_t n = ev->data.scalar.length;
+
+    if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && strlen(s) == n) {
+        const char *p = s[0] == '-' ? s + 1 : s, *q = p;
+        size_t digits;
+
+        if (strcmp(s, "true") == 0 || strcmp(s, "True") == 0)
+            return json_true();
+        if (strcmp(s, "false") == 0 || strcmp(s, "False") == 0)
+            return json_false();
+        if (strcmp(s, "null") == 0 || strcmp(s, "~") == 0)
+            return json_null();
+        while (*q >= '0' && *q <= '9')
+            q++;
+        digits = (size_t)(q - p);
+        if (digits > 0 && digits <= 18 && (p[0] != '0' || digits == 1)) {
+            if (*q == '\0')
+                return json_integer(strtoll(s, NULL, 10));
+            if (*q == '.' && q[1] >= '0' && q[1] <= '9' && strspn(q + 1, "0123456789") == strlen(q + 1))
+                return json_real(strtod(s, NULL));
+        }
+    }
+    return json_stringn(s, n);
 }
 
 json_t *
@@ -108,7 +144,7 @@ sl_yaml_load(const char *path, char *errbuf, size_t errlen)
             failed = true;
             break;
         case YAML_SCALAR_EVENT:
-            v = json_stringn((const char *)ev.data.scalar.value, ev.data.scalar.length);
+            v = scalar_value(&ev);
             if (v == NULL) {
                 snprintf(errbuf, errlen, "%s:%zu: invalid UTF-8", path, ev.start_mark.line + 1);
                 failed = true;
@@ -169,7 +205,7 @@ take_str(json_t *doc, const char *key, char **dst, char *errbuf, size_t errlen)
     if (v == NULL)
         return SL_OK;
     if (!json_is_string(v)) {
-        snprintf(errbuf, errlen, "config: %s must be a string", key);
+        snprintf(errbuf, errlen, "config: %s must be a string (quote it)", key);
         return SL_EINVAL;
     }
     sl_free(*dst);
@@ -181,7 +217,8 @@ int
 sl_config_load(sl_config_t *c, const char *path, char *errbuf, size_t errlen)
 {
     static const char *const known[] = {
-        "listen", "store", "region", "account", "advertise_url", "log_level", "queues", NULL,
+        "listen", "store", "region", "account", "advertise_url", "log_level", "queues",
+        "functions", "triggers", NULL,
     };
     json_t *doc = sl_yaml_load(path, errbuf, errlen), *v, *q, *field;
     const char *key;
@@ -236,6 +273,25 @@ sl_config_load(sl_config_t *c, const char *path, char *errbuf, size_t errlen)
         }
         json_decref(c->queues);
         c->queues = json_incref(json_object_get(doc, "queues"));
+    }
+    for (int k = 0; k < 2; k++) {
+        const char *list = k == 0 ? "functions" : "triggers";
+        json_t **dst = k == 0 ? &c->functions : &c->triggers;
+
+        if ((q = json_object_get(doc, list)) == NULL)
+            continue;
+        if (!json_is_array(q)) {
+            snprintf(errbuf, errlen, "%s: %s must be a list", path, list);
+            goto out;
+        }
+        json_array_foreach(q, i, v) {
+            if (!json_is_object(v)) {
+                snprintf(errbuf, errlen, "%s: %s[%zu] must be a mapping", path, list, i);
+                goto out;
+            }
+        }
+        json_decref(*dst);
+        *dst = json_incref(q);
     }
     rc = SL_OK;
 out:

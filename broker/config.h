@@ -15,6 +15,8 @@ typedef struct sl_config {
     char *advertise_url;    /* NULL = from each request's Host */
     char *log_level;        /* "info" */
     json_t *queues;         /* array of {name, attributes, tags}, or NULL */
+    json_t *functions;      /* array of function documents (registry.h), or NULL */
+    json_t *triggers;       /* array of trigger documents, or NULL */
 } sl_config_t;
 
 void sl_config_init(sl_config_t *c);

@@ -10,6 +10,7 @@
 
 #include "api/native.h"
 #include "api/sqs_query.h"
+#include "../consumers/registry.h"
 #include "form.h"
 #include "jsonr.h"
 #include "jsonw.h"
@@ -33,7 +34,7 @@
 
 #define MAX_BODY (4 * 1024 * 1024)      /* above any valid request (batches <= 1 MiB) */
 
-typedef enum { PROTO_JSON, PROTO_QUERY, PROTO_NATIVE, PROTO_METRICS } proto_t;
+typedef enum { PROTO_JSON, PROTO_QUERY, PROTO_NATIVE, PROTO_METRICS, PROTO_REGISTRY } proto_t;
 
 struct sl_http {
     struct event_base *base;
@@ -42,6 +43,7 @@ struct sl_http {
     sl_sqs_t *sqs;
     sl_store_t *store;
     sl_metrics_t *metrics;
+    sl_registry_t *registry;    /* NULL: no functions/triggers API */
     int port;
 };
 
@@ -63,8 +65,8 @@ typedef struct ctx {
 static const char *
 proto_name(proto_t p)
 {
-    return p == PROTO_JSON ? "json" : p == PROTO_QUERY ? "query" : p == PROTO_NATIVE ? "native"
-                                                                                    : "ops";
+    return p == PROTO_JSON ? "json" : p == PROTO_QUERY ? "query"
+         : p == PROTO_NATIVE || p == PROTO_REGISTRY ? "native" : "ops";
 }
 
 static void
@@ -88,8 +90,8 @@ on_conn_close(struct evhttp_connection *conn, void *arg)
         sl_sqs_call_cancel(c->call);
         c->call = NULL;
     }
-    if (c->proto != PROTO_METRICS)
-        ctx_free(c);                /* metrics renders hold c until they finish */
+    if (c->proto != PROTO_METRICS && c->proto != PROTO_REGISTRY)
+        ctx_free(c);                /* these hold c until their callback runs */
 }
 
 static void
@@ -358,6 +360,128 @@ handle_native(sl_http_t *h, struct evhttp_request *req, const char *method, cons
     run_call(c, c->native.in);
 }
 
+static void simple_reply(struct evhttp_request *req, int status, const char *ctype,
+                         const char *text);
+
+/* ---- Functions and triggers (native API, through the registry) ---- */
+
+static void
+on_registry_reply(void *arg, int status, const char *msg, json_t *out)
+{
+    ctx_t *c = arg;
+    struct evbuffer *b;
+    json_t *j;
+    int http = 200;
+    const char *code = "ok";
+
+    if (c->gone) {
+        sl_free(c);
+        return;
+    }
+    switch (status) {
+    case SL_OK: break;
+    case SL_EINVAL: http = 400; code = "InvalidParameterValue"; break;
+    case SL_ENOTFOUND: http = 404; code = "ResourceNotFoundException"; break;
+    case SL_EEXIST:
+    case SL_ESTATE: http = 409; code = "ResourceConflictException"; break;
+    case SL_EBACKEND:
+    case SL_ETIMEDOUT: http = 503; code = "ServiceUnavailable"; break;
+    default: http = 500; code = "InternalError"; break;
+    }
+    sl_metrics_count(c->h->metrics, "native", c->op, status == SL_OK ? "ok" : code);
+    b = evbuffer_new();
+    j = status == SL_OK ? json_incref(out ? out : json_object())
+                        : json_pack("{s:{s:s, s:s}}", "error", "code", code, "message",
+                                    msg ? msg : "");
+    json_body(b, j);
+    json_decref(j);
+    send_reply(c, http, "application/json", b);
+    evbuffer_free(b);
+    if (c->conn)
+        evhttp_connection_set_closecb(c->conn, NULL, NULL);
+    sl_free(c);
+}
+
+/* Routes /v1/functions..., /v1/triggers..., /v1/stats. Returns false when the
+ * path is none of them. */
+static bool
+handle_registry(sl_http_t *h, struct evhttp_request *req, const char *method, const char *path,
+                const char *body, size_t len)
+{
+    bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    bool del = strcmp(method, "DELETE") == 0;
+    const char *rest, *slash;
+    char name[128] = "";
+    json_t *doc = NULL;
+    ctx_t *c;
+
+    if (strncmp(path, "/v1/functions", 13) != 0 && strncmp(path, "/v1/triggers", 12) != 0 &&
+        strcmp(path, "/v1/stats") != 0)
+        return false;
+    if (h->registry == NULL) {
+        simple_reply(req, 501, "application/json", "{\"error\":{\"code\":\"NotImplemented\","
+                     "\"message\":\"functions are not enabled\"}}");
+        return true;
+    }
+    c = ctx_new(h, req, PROTO_REGISTRY);
+    c->conn = evhttp_request_get_connection(req);
+    rest = strncmp(path, "/v1/functions", 13) == 0 ? path + 13 : path + 12;
+    if (*rest == '/') {
+        rest++;
+        slash = strchr(rest, '/');
+        snprintf(name, sizeof(name), "%.*s", slash ? (int)(slash - rest) : (int)strlen(rest),
+                 rest);
+        rest = slash ? slash : "";
+    }
+    if (post && len && strstr(rest, "/invoke") == NULL &&
+        (sl_json_parse(body, len, &doc, NULL, 0) != SL_OK || !json_is_object(doc))) {
+        json_decref(doc);
+        snprintf(c->op, sizeof(c->op), "Registry");
+        on_registry_reply(c, SL_EINVAL, "the request body must be a JSON object", NULL);
+        return true;
+    }
+    if (c->conn)
+        evhttp_connection_set_closecb(c->conn, on_conn_close, c);
+#define ROUTE(cond, opname, call) \
+    if (cond) { snprintf(c->op, sizeof(c->op), "%s", opname); call; json_decref(doc); return true; }
+    if (strcmp(path, "/v1/stats") == 0 && get) {
+        json_t *st = sl_registry_stats(h->registry);
+
+        snprintf(c->op, sizeof(c->op), "Stats");
+        on_registry_reply(c, SL_OK, NULL, st);
+        json_decref(st);
+        json_decref(doc);
+        return true;
+    }
+    if (strncmp(path, "/v1/functions", 13) == 0) {
+        ROUTE(!*name && get, "ListFunctions", sl_registry_function_list(h->registry,
+              on_registry_reply, c))
+        ROUTE(!*name && post, "CreateFunction", sl_registry_function_put(h->registry,
+              doc ? doc : json_object(), on_registry_reply, c))
+        ROUTE(*name && !*rest && get, "GetFunction", sl_registry_function_get(h->registry, name,
+              on_registry_reply, c))
+        ROUTE(*name && !*rest && del, "DeleteFunction", sl_registry_function_delete(h->registry,
+              name, on_registry_reply, c))
+        ROUTE(*name && strcmp(rest, "/invoke") == 0 && post, "Invoke",
+              sl_registry_function_invoke(h->registry, name, len ? body : "{}", len ? len : 2,
+                                          on_registry_reply, c))
+        ROUTE(*name && strcmp(rest, "/logs") == 0 && get, "FunctionLogs",
+              sl_registry_function_logs(h->registry, name, on_registry_reply, c))
+    } else {
+        ROUTE(!*name && get, "ListTriggers", sl_registry_trigger_list(h->registry,
+              on_registry_reply, c))
+        ROUTE(!*name && post, "CreateTrigger", sl_registry_trigger_put(h->registry,
+              doc ? doc : json_object(), on_registry_reply, c))
+        ROUTE(*name && !*rest && del, "DeleteTrigger", sl_registry_trigger_delete(h->registry,
+              name, on_registry_reply, c))
+    }
+#undef ROUTE
+    json_decref(doc);
+    snprintf(c->op, sizeof(c->op), "Registry");
+    on_registry_reply(c, SL_ENOTFOUND, "no such endpoint or method", NULL);
+    return true;
+}
+
 static void
 on_metrics(void *arg, struct evbuffer *body)
 {
@@ -365,6 +489,9 @@ on_metrics(void *arg, struct evbuffer *body)
 
     if (!c->gone) {
         struct evkeyvalq *oh = evhttp_request_get_output_headers(c->req);
+
+        if (c->h->registry)
+            sl_registry_metrics(c->h->registry, body);
 
         evhttp_add_header(oh, "Content-Type", "text/plain; version=0.0.4");
         evhttp_send_reply(c->req, 200, "OK", body);
@@ -414,7 +541,10 @@ on_request(struct evhttp_request *req, void *arg)
 
     if (path == NULL || *path == '\0')
         path = "/";
-    if (strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/v1") == 0) {
+    if (strncmp(path, "/v1/", 4) == 0 &&
+        handle_registry(h, req, method_name(method), path, body, len)) {
+        return;
+    } else if (strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/v1") == 0) {
         handle_native(h, req, method_name(method), path, query, body, len);
     } else if (method == EVHTTP_REQ_GET && strcmp(path, "/healthz") == 0) {
         simple_reply(req, 200, "text/plain", "ok\n");
@@ -509,6 +639,12 @@ sl_http_destroy(sl_http_t *h)
         return;
     evhttp_free(h->http);
     sl_free(h);
+}
+
+void
+sl_http_set_registry(sl_http_t *h, sl_registry_t *r)
+{
+    h->registry = r;
 }
 
 int

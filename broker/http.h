@@ -19,6 +19,10 @@ sl_http_t *sl_http_create(struct event_base *base, const char *listen, sl_sqs_t 
                           sl_store_t *store, sl_metrics_t *metrics, char *errbuf, size_t errlen);
 /* Pending requests are dropped without replies. NULL is a no-op. */
 void sl_http_destroy(sl_http_t *h);
+struct sl_registry;
+/* Serves /v1/functions, /v1/triggers and /v1/stats from r (borrowed), and adds
+ * its figures to /metrics. */
+void sl_http_set_registry(sl_http_t *h, struct sl_registry *r);
 /* The port actually bound. */
 int sl_http_port(const sl_http_t *h);
 

@@ -2,6 +2,7 @@
  * flags), open the store, start the SQS service and the HTTP front end, apply
  * the queues the config declares, and run the loop until SIGINT/SIGTERM. */
 #include "api/sqs.h"
+#include "../consumers/registry.h"
 #include "config.h"
 #include "http.h"
 #include "jalloc.h"
@@ -48,8 +49,12 @@ typedef struct app {
     sl_sqs_t *sqs;
     sl_metrics_t *metrics;
     sl_http_t *http;
+    sl_registry_t *registry;
+    sl_config_t *cfg;
     int exit_code;
     size_t applying;            /* config queues still being applied */
+    size_t registering;         /* config functions/triggers still being applied */
+    bool stopping;
 } app_t;
 
 typedef struct apply {
@@ -59,13 +64,90 @@ typedef struct apply {
 } apply_t;
 
 static void
+on_drained(void *arg)
+{
+    app_t *app = arg;
+
+    sl_log(SL_LOG_INFO, "functions drained; exiting");
+    event_base_loopexit(app->base, NULL);
+}
+
+/* First signal: stop polling, let running invocations finish (up to their
+ * deadlines), stop the instances, exit. A second signal exits at once. */
+static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
     app_t *app = arg;
 
     (void)what;
-    sl_log(SL_LOG_INFO, "shutting down signal=%d", (int)sig);
-    event_base_loopexit(app->base, NULL);
+    if (app->stopping || app->registry == NULL) {
+        sl_log(SL_LOG_INFO, "shutting down now signal=%d", (int)sig);
+        event_base_loopexit(app->base, NULL);
+        return;
+    }
+    app->stopping = true;
+    sl_log(SL_LOG_INFO, "shutting down signal=%d (again to stop at once)", (int)sig);
+    sl_registry_shutdown(app->registry, on_drained, app);
+}
+
+/* ---- Functions and triggers from sluice.yaml, after the stored ones ---- */
+
+static void apply_config_triggers(app_t *app);
+
+static void
+on_registered(void *arg, int status, const char *msg, json_t *out)
+{
+    app_t *app = arg;
+
+    (void)out;
+    if (status != SL_OK) {
+        sl_log(SL_LOG_ERROR, "config function/trigger failed status=%s msg=\"%s\"",
+               sl_strerror(status), msg ? msg : "");
+        app->exit_code = 1;
+        event_base_loopexit(app->base, NULL);
+        return;
+    }
+    if (--app->registering == 0 && app->cfg->triggers)
+        apply_config_triggers(app);
+}
+
+static void
+apply_config_triggers(app_t *app)
+{
+    size_t i;
+    json_t *t, *list = app->cfg->triggers;
+
+    app->cfg->triggers = NULL;      /* once */
+    json_array_foreach(list, i, t) {
+        app->registering++;
+        sl_registry_trigger_put(app->registry, t, on_registered, app);
+    }
+    json_decref(list);
+}
+
+static void
+on_registry_loaded(void *arg, int status)
+{
+    app_t *app = arg;
+    size_t i;
+    json_t *f;
+
+    if (status != SL_OK)
+        sl_log(SL_LOG_WARN, "stored functions not loaded status=%s", sl_strerror(status));
+    if (app->cfg->functions) {
+        json_array_foreach(app->cfg->functions, i, f) {
+            app->registering++;
+            sl_registry_function_put(app->registry, f, on_registered, app);
+        }
+    }
+    if (app->registering == 0 && app->cfg->triggers)
+        apply_config_triggers(app);
+}
+
+static void
+start_registry(app_t *app)
+{
+    sl_registry_load(app->registry, on_registry_loaded, app);
 }
 
 static void on_applied(void *arg, const sl_api_err_t *err, json_t *out);
@@ -109,7 +191,8 @@ on_applied(void *arg, const sl_api_err_t *err, json_t *out)
     } else {
         sl_log(SL_LOG_DEBUG, "config queue applied queue=%s", name);
     }
-    a->app->applying--;
+    if (--a->app->applying == 0 && !err)
+        start_registry(a->app);     /* triggers need their queues */
     json_decref(a->q);
     sl_free(a);
 }
@@ -253,8 +336,13 @@ main(int argc, char **argv)
         app.exit_code = 1;
         goto out;
     }
-    if (cfg.queues)
+    app.cfg = &cfg;
+    app.registry = sl_registry_create(app.base, app.store, cfg.region, cfg.account);
+    sl_http_set_registry(app.http, app.registry);
+    if (cfg.queues && json_array_size(cfg.queues))
         apply_config_queues(&app, cfg.queues);
+    else
+        start_registry(&app);
     sigint_ev = evsignal_new(app.base, SIGINT, on_signal, &app);
     sigterm_ev = evsignal_new(app.base, SIGTERM, on_signal, &app);
     event_add(sigint_ev, NULL);
@@ -266,6 +354,7 @@ main(int argc, char **argv)
     event_free(sigterm_ev);
 out:
     sl_http_destroy(app.http);
+    sl_registry_destroy(app.registry);
     sl_sqs_destroy(app.sqs);
     sl_store_destroy(app.store);
     sl_metrics_destroy(app.metrics);

@@ -276,7 +276,21 @@ def main(module):
     warnings.simplefilter("ignore", ResourceWarning)
     sys.warnoptions.append("ignore::ResourceWarning")
     build_dir = os.path.abspath(sys.argv[1])
-    broker = Broker(build_dir)
+    # The conformance runs (tests/conformance/README.md) set SLUICE_IT_STORE=redis:
+    # the same tests then run against a private redis-server.
+    redis = None
+    extra = []
+    if os.environ.get("SLUICE_IT_STORE") == "redis":
+        from redis_server import RedisServer, have_redis_server
+        if not have_redis_server():
+            print("SKIP: redis-server not installed", file=sys.stderr)
+            sys.exit(77)
+        redis = RedisServer()
+        redis.start()
+        atexit.register(redis.cleanup)
+        extra = ["--store", redis.url]
+    broker = Broker(build_dir, extra)
+    module.REDIS = redis
     try:
         broker.start()
     except RuntimeError as e:

@@ -173,9 +173,9 @@ test_queues_with_attributes_and_tags(void **state)
     q0 = json_array_get(c.queues, 0);
     assert_string_equal(json_string_value(json_object_get(q0, "name")), "orders");
     attrs = json_object_get(q0, "attributes");
-    /* Every scalar is a string, as SQS attributes are. */
-    assert_string_equal(json_string_value(json_object_get(attrs, "VisibilityTimeout")), "60");
-    assert_string_equal(json_string_value(json_object_get(attrs, "FifoQueue")), "false");
+    /* Plain scalars are typed; the SQS layer accepts numbers and booleans too. */
+    assert_int_equal(json_integer_value(json_object_get(attrs, "VisibilityTimeout")), 60);
+    assert_true(json_is_false(json_object_get(attrs, "FifoQueue")));
     assert_string_equal(json_string_value(json_object_get(attrs, "RedrivePolicy")),
                         "{\"deadLetterTargetArn\":\"arn:aws:sqs:us-east-1:000000000000:dead\","
                         "\"maxReceiveCount\":3}");
@@ -354,9 +354,10 @@ test_yaml_load_tree(void **state)
     j = sl_yaml_load(t.path, err, sizeof(err));
     tmp_remove(&t);
     assert_non_null(j);
-    assert_string_equal(json_string_value(json_object_get(j, "a")), "1");
-    assert_string_equal(json_string_value(json_object_get(j, "b")), "true");
-    assert_string_equal(json_string_value(json_object_get(j, "c")), "~");
+    /* Plain scalars are typed (YAML core schema); quoted ones stay strings. */
+    assert_int_equal(json_integer_value(json_object_get(j, "a")), 1);
+    assert_true(json_is_true(json_object_get(j, "b")));
+    assert_true(json_is_null(json_object_get(j, "c")));
     assert_string_equal(json_string_value(json_object_get(j, "d")), "");
     assert_int_equal(json_array_size(json_object_get(j, "e")), 3);
     assert_string_equal(json_string_value(json_array_get(json_object_get(j, "e"), 1)), "y z");

@@ -1,0 +1,792 @@
+/* registry.c - functions and triggers (see registry.h).
+ *
+ * The store holds the specs, so a restart (or another sluiced on the same Redis)
+ * finds them again; this module holds what runs: one invoker per function and one
+ * poller per trigger. Changes are validated, written to the store, and applied
+ * here when the write succeeds. A function that triggers use cannot be deleted
+ * (as Lambda refuses to delete a function that event source mappings use... it
+ * does not, but dangling triggers help nobody, so we do).
+ *
+ * Callbacks always run later: requests that fail validation complete through a
+ * deferred event, like the store's own. */
+#include "registry.h"
+
+#include "../triggers/queue_poll.h"
+#include "function_json.h"
+#include "invoke.h"
+#include "sluice/error.h"
+#include "sluice/log.h"
+#include "sluice/mem.h"
+#include "sluice/trigger.h"
+#include "strmap.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOG_LINES 200
+
+typedef struct fn {
+    sl_function_spec_t spec;
+    sl_invoker_t *inv;
+} fn_t;
+
+typedef struct trg {
+    sl_trigger_spec_t spec;
+    sl_qpoll_t *poll;
+} trg_t;
+
+typedef struct req req_t;
+
+struct sl_registry {
+    struct event_base *base;
+    sl_store_t *store;
+    char *region, *account;
+    sl_strmap_t fns;            /* name -> fn_t */
+    sl_strmap_t trgs;           /* id -> trg_t */
+    req_t *deferred;            /* completions waiting for the loop */
+    struct event *defer_ev;
+    int triggers_pending;
+    int shutdown_pending;
+    void (*shutdown_done)(void *);
+    void *shutdown_arg;
+};
+
+struct req {
+    req_t *next;
+    sl_registry_t *r;
+    sl_registry_cb cb;
+    void *arg;
+    int status;
+    char msg[300];
+    json_t *out;
+    /* what the operation needs across store callbacks */
+    sl_function_spec_t fspec;
+    sl_trigger_spec_t tspec;
+    bool have_fspec, have_tspec;
+    char name[128];
+    int64_t started_ms;
+};
+
+/* ---- Completion ---- */
+
+static req_t *
+req_new(sl_registry_t *r, sl_registry_cb cb, void *arg)
+{
+    req_t *q = sl_calloc(1, sizeof(*q));
+
+    q->r = r;
+    q->cb = cb;
+    q->arg = arg;
+    return q;
+}
+
+static void
+req_free(req_t *q)
+{
+    if (q->have_fspec)
+        sl_function_spec_deinit(&q->fspec);
+    if (q->have_tspec)
+        sl_trigger_spec_deinit(&q->tspec);
+    json_decref(q->out);
+    sl_free(q);
+}
+
+static void
+finish_now(req_t *q)
+{
+    q->cb(q->arg, q->status, q->status == SL_OK ? NULL : q->msg, q->out);
+    req_free(q);
+}
+
+static void
+on_deferred(evutil_socket_t fd, short what, void *arg)
+{
+    sl_registry_t *r = arg;
+    req_t *q = r->deferred, *next;
+
+    (void)fd;
+    (void)what;
+    r->deferred = NULL;
+    for (; q != NULL; q = next) {
+        next = q->next;
+        finish_now(q);
+    }
+}
+
+/* Completes q later, with status and (optionally) a message. */
+static void
+finish(req_t *q, int status, json_t *out, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+finish(req_t *q, int status, json_t *out, const char *fmt, ...)
+{
+    sl_registry_t *r = q->r;
+    req_t **pp = &r->deferred;
+
+    q->status = status;
+    q->out = out;
+    if (fmt) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(q->msg, sizeof(q->msg), fmt, ap);
+        va_end(ap);
+    }
+    while (*pp)
+        pp = &(*pp)->next;
+    q->next = NULL;
+    *pp = q;
+    event_active(r->defer_ev, EV_READ, 0);
+}
+
+static const char *
+store_msg(int status)
+{
+    return status == SL_ENOTFOUND ? "not found" : sl_strerror(status);
+}
+
+/* ---- Running parts ---- */
+
+static void
+fn_free(fn_t *f)
+{
+    sl_invoker_destroy(f->inv);
+    sl_function_spec_deinit(&f->spec);
+    sl_free(f);
+}
+
+static void
+trg_free(trg_t *t)
+{
+    sl_qpoll_destroy(t->poll);
+    sl_trigger_spec_deinit(&t->spec);
+    sl_free(t);
+}
+
+static int
+start_function(sl_registry_t *r, const sl_function_spec_t *spec, char *err, size_t errlen)
+{
+    sl_invoker_opts_t o = { 0 };
+    fn_t *f, *old;
+    sl_invoker_t *inv;
+
+    o.region = r->region;
+    o.account = r->account;
+    if ((inv = sl_invoker_create(r->base, spec, &o, err, errlen)) == NULL)
+        return SL_EINVAL;
+    f = sl_calloc(1, sizeof(*f));
+    sl_function_spec_copy(&f->spec, spec);
+    f->inv = inv;
+    old = sl__strmap_put(&r->fns, spec->name, f);
+    if (old != NULL) {
+        /* Triggers feeding the old invoker move to the new one. */
+        size_t pos = 0;
+        const char *id;
+        void *v;
+        sl_qpoll_env_t env = { r->base, r->store, r->region, r->account };
+
+        while (sl__strmap_next(&r->trgs, &pos, &id, &v)) {
+            trg_t *t = v;
+            char e[256];
+
+            if (strcmp(t->spec.function, spec->name) != 0)
+                continue;
+            sl_qpoll_destroy(t->poll);
+            t->poll = sl_qpoll_create(&env, &t->spec, inv, e, sizeof(e));
+        }
+        fn_free(old);
+    }
+    sl_log(SL_LOG_INFO, "function started function=%s kind=%s max_concurrency=%u",
+           spec->name, sl_function_kind_name(spec->kind), spec->max_concurrency);
+    return SL_OK;
+}
+
+static int
+start_trigger(sl_registry_t *r, const sl_trigger_spec_t *spec, char *err, size_t errlen)
+{
+    fn_t *f = sl__strmap_get(&r->fns, spec->function);
+    sl_qpoll_env_t env = { r->base, r->store, r->region, r->account };
+    sl_qpoll_t *poll;
+    trg_t *t, *old;
+
+    if (f == NULL) {
+        snprintf(err, errlen, "function %s does not exist", spec->function);
+        return SL_ENOTFOUND;
+    }
+    if ((poll = sl_qpoll_create(&env, spec, f->inv, err, errlen)) == NULL)
+        return SL_EINVAL;
+    t = sl_calloc(1, sizeof(*t));
+    sl_trigger_spec_copy(&t->spec, spec);
+    t->poll = poll;
+    if ((old = sl__strmap_put(&r->trgs, spec->id, t)) != NULL)
+        trg_free(old);
+    return SL_OK;
+}
+
+/* ---- Loading ---- */
+
+typedef struct load {
+    sl_registry_t *r;
+    void (*done)(void *arg, int status);
+    void *arg;
+} load_t;
+
+static void
+on_triggers_loaded(void *arg, int status, char *const *names, char *const *docs, size_t n)
+{
+    load_t *l = arg;
+
+    for (size_t i = 0; status == SL_OK && i < n; i++) {
+        json_t *doc = json_loads(docs[i], 0, NULL);
+        sl_trigger_spec_t t;
+        char err[256];
+
+        sl_trigger_spec_init(&t);
+        if (doc == NULL || !sl_trigger_spec_from_json(&t, doc, err, sizeof(err)) ||
+            start_trigger(l->r, &t, err, sizeof(err)) != SL_OK)
+            sl_log(SL_LOG_ERROR, "stored trigger not started trigger=%s error=\"%s\"", names[i],
+                   doc ? err : "bad JSON");
+        sl_trigger_spec_deinit(&t);
+        json_decref(doc);
+    }
+    l->done(l->arg, status);
+    sl_free(l);
+}
+
+static void
+on_functions_loaded(void *arg, int status, char *const *names, char *const *docs, size_t n)
+{
+    load_t *l = arg;
+
+    for (size_t i = 0; status == SL_OK && i < n; i++) {
+        json_t *doc = json_loads(docs[i], 0, NULL);
+        sl_function_spec_t f;
+        char err[256];
+
+        sl_function_spec_init(&f);
+        if (doc == NULL || !sl_function_spec_from_json(&f, doc, err, sizeof(err)) ||
+            start_function(l->r, &f, err, sizeof(err)) != SL_OK)
+            sl_log(SL_LOG_ERROR, "stored function not started function=%s error=\"%s\"",
+                   names[i], doc ? err : "bad JSON");
+        sl_function_spec_deinit(&f);
+        json_decref(doc);
+    }
+    if (status != SL_OK ||
+        sl_store_meta_list(l->r->store, "trigger", on_triggers_loaded, l) != SL_OK) {
+        l->done(l->arg, status != SL_OK ? status : SL_EBACKEND);
+        sl_free(l);
+    }
+}
+
+void
+sl_registry_load(sl_registry_t *r, void (*done)(void *arg, int status), void *arg)
+{
+    load_t *l = sl_calloc(1, sizeof(*l));
+
+    l->r = r;
+    l->done = done;
+    l->arg = arg;
+    if (sl_store_meta_list(r->store, "function", on_functions_loaded, l) != SL_OK) {
+        sl_free(l);
+        done(arg, SL_EBACKEND);     /* the store has no metadata: nothing to load */
+    }
+}
+
+/* ---- Functions ---- */
+
+static void
+on_fn_stored(void *arg, int status)
+{
+    req_t *q = arg;
+    char err[256];
+    int rc;
+
+    if (status != SL_OK) {
+        finish(q, status, NULL, "store: %s", store_msg(status));
+        return;
+    }
+    if ((rc = start_function(q->r, &q->fspec, err, sizeof(err))) != SL_OK) {
+        finish(q, rc, NULL, "%s", err);
+        return;
+    }
+    finish(q, SL_OK, sl_function_spec_to_json(&q->fspec), NULL);
+}
+
+static void
+put_doc(req_t *q, const char *kind, const char *name, json_t *doc, sl_store_done_cb cb)
+{
+    size_t len = json_dumpb(doc, NULL, 0, JSON_COMPACT);
+    char *text = sl_malloc(len + 1);
+
+    json_dumpb(doc, text, len, JSON_COMPACT);
+    if (sl_store_meta_put(q->r->store, kind, name, text, len, cb, q) != SL_OK)
+        finish(q, SL_EBACKEND, NULL, "the store keeps no %s documents", kind);
+    sl_free(text);
+}
+
+void
+sl_registry_function_put(sl_registry_t *r, const json_t *doc, sl_registry_cb cb, void *arg)
+{
+    req_t *q = req_new(r, cb, arg);
+    char err[256];
+    json_t *canon;
+
+    sl_function_spec_init(&q->fspec);
+    q->have_fspec = true;
+    if (!sl_function_spec_from_json(&q->fspec, doc, err, sizeof(err))) {
+        finish(q, SL_EINVAL, NULL, "%s", err);
+        return;
+    }
+    canon = sl_function_spec_to_json(&q->fspec);
+    put_doc(q, "function", q->fspec.name, canon, on_fn_stored);
+    json_decref(canon);
+}
+
+static json_t *
+fn_json(const fn_t *f)
+{
+    json_t *o = sl_function_spec_to_json(&f->spec);
+
+    json_object_set_new(o, "instances_running", json_integer((json_int_t)sl_invoker_running(f->inv)));
+    json_object_set_new(o, "instances_busy", json_integer((json_int_t)sl_invoker_busy(f->inv)));
+    json_object_set_new(o, "queued", json_integer((json_int_t)sl_invoker_queued(f->inv)));
+    json_object_set_new(o, "cold_starts", json_integer((json_int_t)sl_invoker_cold_starts(f->inv)));
+    return o;
+}
+
+void
+sl_registry_function_get(sl_registry_t *r, const char *name, sl_registry_cb cb, void *arg)
+{
+    req_t *q = req_new(r, cb, arg);
+    fn_t *f = sl__strmap_get(&r->fns, name);
+
+    if (f == NULL)
+        finish(q, SL_ENOTFOUND, NULL, "function %s does not exist", name);
+    else
+        finish(q, SL_OK, fn_json(f), NULL);
+}
+
+static int
+cmp_json_name(const void *a, const void *b)
+{
+    return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "name")),
+                  json_string_value(json_object_get(*(json_t *const *)b, "name")));
+}
+
+void
+sl_registry_function_list(sl_registry_t *r, sl_registry_cb cb, void *arg)
+{
+    req_t *q = req_new(r, cb, arg);
+    json_t **all = sl_calloc(r->fns.n + 1, sizeof(*all)), *list = json_array(), *out;
+    size_t pos = 0, n = 0;
+    const char *k;
+    void *v;
+
+    while (sl__strmap_next(&r->fns, &pos, &k, &v))
+        all[n++] = fn_json(v);
+    qsort(all, n, sizeof(*all), cmp_json_name);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, all[i]);
+    sl_free(all);
+    out = json_object();
+    json_object_set_new(out, "functions", list);
+    finish(q, SL_OK, out, NULL);
+}
+
+static void
+on_fn_deleted(void *arg, int status)
+{
+    req_t *q = arg;
+    fn_t *f = sl__strmap_del(&q->r->fns, q->name);
+
+    if (f != NULL) {
+        fn_free(f);
+        sl_log(SL_LOG_INFO, "function deleted function=%s", q->name);
+    }
+    if (status != SL_OK && f == NULL)
+        finish(q, status, NULL, "function %s does not exist", q->name);
+    else
+        finish(q, SL_OK, json_object(), NULL);
+}
+
+void
+sl_registry_function_delete(sl_registry_t *r, const char *name, sl_registry_cb cb, void *arg)
+{
+    req_t *q = req_new(r, cb, arg);
+    size_t pos = 0;
+    const char *id;
+    void *v;
+
+    snprintf(q->name, sizeof(q->name), "%s", name);
+    while (sl__strmap_next(&r->trgs, &pos, &id, &v)) {
+        if (strcmp(((trg_t *)v)->spec.function, name) == 0) {
+            finish(q, SL_EEXIST, NULL, "function %s is used by trigger %s; delete it first",
+                   name, id);
+            return;
+        }
+    }
+    if (sl_store_meta_delete(r->store, "function", name, on_fn_deleted, q) != SL_OK)
+        finish(q, SL_EBACKEND, NULL, "the store keeps no function documents");
+}
+
+static const char *const outcome_names[] = {
+    "ok", "function_error", "timeout", "crash", "init_error", "cancelled",
+};
+
+static void
+on_invoked(void *arg, const sl_invoke_result_t *res)
+{
+    req_t *q = arg;
+    json_t *out = json_object(), *payload = NULL;
+
+    json_object_set_new(out, "status", json_string((unsigned)res->outcome < 6
+                                                       ? outcome_names[res->outcome] : "?"));
+    if (res->payload && res->len)
+        payload = json_loadb(res->payload, res->len, JSON_DECODE_ANY, NULL);
+    if (payload == NULL && res->payload)
+        payload = json_stringn(res->payload, res->len);
+    json_object_set_new(out, "payload", payload ? payload : json_null());
+    if (res->error_type)
+        json_object_set_new(out, "error_type", json_string(res->error_type));
+    if (res->error_message)
+        json_object_set_new(out, "error_message", json_string(res->error_message));
+    if (res->request_id)
+        json_object_set_new(out, "request_id", json_string(res->request_id));
+    json_object_set_new(out, "duration_ms", json_integer(res->duration_ms));
+    json_object_set_new(out, "cold_start", json_boolean(res->cold_start));
+    finish(q, SL_OK, out, NULL);
+}
+
+void
+sl_registry_function_invoke(sl_registry_t *r, const char *name, const char *payload, size_t len,
+                            sl_registry_cb cb, void *arg)
+{
+    req_t *q = req_new(r, cb, arg);
+    fn_t *f = sl__strmap_get(&r->fns, name);
+
+    if (f == NULL) {
+        finish(q, SL_ENOTFOUND, NULL, "function %s does not exist", name);
+        return;
+    }
+    if (sl_invoker_invoke(f->inv, payload, len, on_invoked, q) != SL_OK)
+        finish(q, SL_ESTATE, NULL, "function %s is shutting down", name);
+}
+
+void
+sl_registry_function_logs(sl_registry_t *r, const char *name, sl_registry_cb cb, void *arg)
+{
+    req_t *q = req_new(r, cb, arg);
+
+    if (sl__strmap_get(&r->fns, name) == NULL)
+        finish(q, SL_ENOTFOUND, NULL, "function %s does not exist", name);
+    else
+        finish(q, SL_OK, json_pack("{s:[]}", "lines"), NULL);
+}
+
+/* ---- Triggers ---- */
+
+static void
+on_trg_stored(void *arg, int status)
+{
+    req_t *q = arg;
+    char err[256];
+    int rc;
+
+    if (status != SL_OK) {
+        finish(q, status, NULL, "store: %s", store_msg(status));
+        return;
+    }
+    if ((rc = start_trigger(q->r, &q->tspec, err, sizeof(err))) != SL_OK) {
+        finish(q, rc, NULL, "%s", err);
+        return;
+    }
+    finish(q, SL_OK, sl_trigger_spec_to_json(&q->tspec), NULL);
+}
+
+static void
+on_trg_queue(void *arg, int status, const sl_queue_info_t *info)
+{
+    req_t *q = arg;
+    fn_t *f = sl__strmap_get(&q->r->fns, q->tspec.function);
+    json_t *doc;
+
+    if (status != SL_OK) {
+        finish(q, status, NULL, status == SL_ENOTFOUND ? "queue %s does not exist"
+                                                       : "store: %s",
+               status == SL_ENOTFOUND ? q->tspec.source + 6 : store_msg(status));
+        return;
+    }
+    if (f == NULL) {
+        finish(q, SL_ENOTFOUND, NULL, "function %s does not exist", q->tspec.function);
+        return;
+    }
+    if (info->cfg->fifo && q->tspec.batch_size > SL_TRIGGER_FIFO_BATCH_MAX) {
+        finish(q, SL_EINVAL, NULL, "batch size for a FIFO queue must be 1 to 10");
+        return;
+    }
+    if (q->tspec.batch_size > 10 && q->tspec.batch_window_ms == 0) {
+        finish(q, SL_EINVAL, NULL, "a batch size over 10 needs a batching window (as Lambda)");
+        return;
+    }
+    if ((uint64_t)f->spec.timeout_ms > (uint64_t)info->cfg->visibility_s * 1000) {
+        finish(q, SL_EINVAL, NULL, "Queue visibility timeout: %u seconds is less than Function "
+               "timeout: %u seconds", info->cfg->visibility_s, (f->spec.timeout_ms + 999) / 1000);
+        return;
+    }
+    doc = sl_trigger_spec_to_json(&q->tspec);
+    put_doc(q, "trigger", q->tspec.id, doc, on_trg_stored);
+    json_decref(doc);
+}
+
+void
+sl_registry_trigger_put(sl_registry_t *r, const json_t *doc, sl_registry_cb cb, void *arg)
+{
+    req_t *q = req_new(r, cb, arg);
+    char err[256];
+
+    sl_trigger_spec_init(&q->tspec);
+    q->have_tspec = true;
+    if (!sl_trigger_spec_from_json(&q->tspec, doc, err, sizeof(err))) {
+        finish(q, SL_EINVAL, NULL, "%s", err);
+        return;
+    }
+    if (q->tspec.id == NULL || *q->tspec.id == '\0') {
+        char id[SL_MSG_ID_LEN + 1];
+
+        sl_uuid4(id);
+        sl_free(q->tspec.id);
+        q->tspec.id = sl_strdup(id);
+    }
+    if (sl_store_queue_get(r->store, q->tspec.source + 6, on_trg_queue, q) != SL_OK)
+        finish(q, SL_EBACKEND, NULL, "store unavailable");
+}
+
+static json_t *
+trg_json(const trg_t *t)
+{
+    json_t *o = sl_trigger_spec_to_json(&t->spec);
+    sl_qpoll_stats_t st;
+
+    sl_qpoll_stats(t->poll, &st);
+    json_object_set_new(o, "state", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:I, "
+                                              "s:f, s:f}",
+                                              "invocations", (json_int_t)st.invocations,
+                                              "errors", (json_int_t)st.errors,
+                                              "messages_ok", (json_int_t)st.messages_ok,
+                                              "retries", (json_int_t)st.retries,
+                                              "dead_lettered", (json_int_t)st.dead_lettered,
+                                              "filtered", (json_int_t)st.filtered,
+                                              "in_flight", (int)st.in_flight,
+                                              "desired", (int)st.desired,
+                                              "backlog", (json_int_t)st.backlog,
+                                              "arrival_rate", st.arrival_rate,
+                                              "mean_duration_ms", st.mean_duration_ms));
+    return o;
+}
+
+void
+sl_registry_trigger_list(sl_registry_t *r, sl_registry_cb cb, void *arg)
+{
+    req_t *q = req_new(r, cb, arg);
+    json_t *list = json_array(), *out = json_object();
+    size_t pos = 0;
+    const char *k;
+    void *v;
+
+    while (sl__strmap_next(&r->trgs, &pos, &k, &v))
+        json_array_append_new(list, trg_json(v));
+    json_object_set_new(out, "triggers", list);
+    finish(q, SL_OK, out, NULL);
+}
+
+static void
+on_trg_deleted(void *arg, int status)
+{
+    req_t *q = arg;
+    trg_t *t = sl__strmap_del(&q->r->trgs, q->name);
+
+    if (t != NULL) {
+        trg_free(t);
+        sl_log(SL_LOG_INFO, "trigger deleted trigger=%s", q->name);
+    }
+    if (status != SL_OK && t == NULL)
+        finish(q, status, NULL, "trigger %s does not exist", q->name);
+    else
+        finish(q, SL_OK, json_object(), NULL);
+}
+
+void
+sl_registry_trigger_delete(sl_registry_t *r, const char *id, sl_registry_cb cb, void *arg)
+{
+    req_t *q = req_new(r, cb, arg);
+
+    snprintf(q->name, sizeof(q->name), "%s", id);
+    if (sl_store_meta_delete(r->store, "trigger", id, on_trg_deleted, q) != SL_OK)
+        finish(q, SL_EBACKEND, NULL, "the store keeps no trigger documents");
+}
+
+json_t *
+sl_registry_stats(sl_registry_t *r)
+{
+    json_t *out = json_object(), *tl = json_array(), *fl = json_array();
+    size_t pos = 0;
+    const char *k;
+    void *v;
+
+    while (sl__strmap_next(&r->trgs, &pos, &k, &v))
+        json_array_append_new(tl, trg_json(v));
+    pos = 0;
+    while (sl__strmap_next(&r->fns, &pos, &k, &v))
+        json_array_append_new(fl, fn_json(v));
+    json_object_set_new(out, "triggers", tl);
+    json_object_set_new(out, "functions", fl);
+    return out;
+}
+
+void
+sl_registry_metrics(sl_registry_t *r, struct evbuffer *b)
+{
+    size_t pos = 0;
+    const char *k;
+    void *v;
+
+    evbuffer_add_printf(b, "# TYPE sluice_function_instances gauge\n"
+                           "# TYPE sluice_function_cold_starts_total counter\n");
+    while (sl__strmap_next(&r->fns, &pos, &k, &v)) {
+        fn_t *f = v;
+
+        evbuffer_add_printf(b, "sluice_function_instances{function=\"%s\",state=\"running\"} %zu\n"
+                               "sluice_function_instances{function=\"%s\",state=\"busy\"} %zu\n"
+                               "sluice_function_cold_starts_total{function=\"%s\"} %llu\n",
+                            k, sl_invoker_running(f->inv), k, sl_invoker_busy(f->inv), k,
+                            (unsigned long long)sl_invoker_cold_starts(f->inv));
+    }
+    evbuffer_add_printf(b, "# TYPE sluice_trigger_desired_concurrency gauge\n"
+                           "# TYPE sluice_trigger_in_flight gauge\n"
+                           "# TYPE sluice_trigger_invocations_total counter\n"
+                           "# TYPE sluice_trigger_errors_total counter\n"
+                           "# TYPE sluice_trigger_retries_total counter\n"
+                           "# TYPE sluice_trigger_dead_lettered_total counter\n");
+    pos = 0;
+    while (sl__strmap_next(&r->trgs, &pos, &k, &v)) {
+        trg_t *t = v;
+        sl_qpoll_stats_t st;
+        const char *fn = t->spec.function;
+
+        sl_qpoll_stats(t->poll, &st);
+        evbuffer_add_printf(b,
+            "sluice_trigger_desired_concurrency{trigger=\"%s\",function=\"%s\"} %u\n"
+            "sluice_trigger_in_flight{trigger=\"%s\",function=\"%s\"} %u\n"
+            "sluice_trigger_invocations_total{trigger=\"%s\",function=\"%s\"} %llu\n"
+            "sluice_trigger_errors_total{trigger=\"%s\",function=\"%s\"} %llu\n"
+            "sluice_trigger_retries_total{trigger=\"%s\",function=\"%s\"} %llu\n"
+            "sluice_trigger_dead_lettered_total{trigger=\"%s\",function=\"%s\"} %llu\n",
+            k, fn, st.desired, k, fn, st.in_flight, k, fn, (unsigned long long)st.invocations,
+            k, fn, (unsigned long long)st.errors, k, fn, (unsigned long long)st.retries, k, fn,
+            (unsigned long long)st.dead_lettered);
+    }
+}
+
+/* ---- Lifetime ---- */
+
+sl_registry_t *
+sl_registry_create(struct event_base *base, sl_store_t *store, const char *region,
+                   const char *account)
+{
+    sl_registry_t *r = sl_calloc(1, sizeof(*r));
+
+    r->base = base;
+    r->store = store;
+    r->region = sl_strdup(region ? region : "us-east-1");
+    r->account = sl_strdup(account ? account : "000000000000");
+    sl__strmap_init(&r->fns);
+    sl__strmap_init(&r->trgs);
+    r->defer_ev = event_new(base, -1, 0, on_deferred, r);
+    return r;
+}
+
+/* Shutdown runs in two phases, each counted down from 1 so that a step that
+ * completes at once cannot end its phase early: first every trigger stops
+ * polling and drains its batches, then every function's instances stop. */
+static void
+on_function_stopped(void *arg)
+{
+    sl_registry_t *r = arg;
+
+    if (--r->shutdown_pending == 0 && r->shutdown_done)
+        r->shutdown_done(r->shutdown_arg);
+}
+
+static void
+stop_functions(sl_registry_t *r)
+{
+    size_t pos = 0;
+    const char *k;
+    void *v;
+
+    r->shutdown_pending = 1;
+    while (sl__strmap_next(&r->fns, &pos, &k, &v)) {
+        r->shutdown_pending++;
+        sl_invoker_shutdown(((fn_t *)v)->inv, on_function_stopped, r);
+    }
+    on_function_stopped(r);
+}
+
+static void
+on_trigger_stopped(void *arg)
+{
+    sl_registry_t *r = arg;
+
+    if (--r->triggers_pending == 0)
+        stop_functions(r);
+}
+
+void
+sl_registry_shutdown(sl_registry_t *r, void (*done)(void *arg), void *arg)
+{
+    size_t pos = 0;
+    const char *k;
+    void *v;
+
+    r->shutdown_done = done;
+    r->shutdown_arg = arg;
+    r->triggers_pending = 1;
+    while (sl__strmap_next(&r->trgs, &pos, &k, &v)) {
+        r->triggers_pending++;
+        sl_qpoll_stop(((trg_t *)v)->poll, on_trigger_stopped, r);
+    }
+    on_trigger_stopped(r);
+}
+
+void
+sl_registry_destroy(sl_registry_t *r)
+{
+    size_t pos = 0;
+    const char *k;
+    void *v;
+
+    if (r == NULL)
+        return;
+    while (sl__strmap_next(&r->trgs, &pos, &k, &v))
+        trg_free(v);
+    pos = 0;
+    while (sl__strmap_next(&r->fns, &pos, &k, &v))
+        fn_free(v);
+    while (r->deferred) {
+        req_t *q = r->deferred;
+
+        r->deferred = q->next;
+        req_free(q);
+    }
+    sl__strmap_deinit(&r->trgs);
+    sl__strmap_deinit(&r->fns);
+    event_free(r->defer_ev);
+    sl_free(r->region);
+    sl_free(r->account);
+    sl_free(r);
+}
