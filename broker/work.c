@@ -59,6 +59,7 @@ struct sl_work_pool {
     unsigned nthreads;
     job_t *ready_head, *ready_tail;     /* loop-owned: taken off done, not yet run */
     size_t pending;                     /* submitted and not through done */
+    unsigned long wakeups;              /* on_wake runs */
     bool dispatching;                   /* on_wake is running done callbacks */
     bool destroyed;                     /* destroyed from a done callback; on_wake frees */
 };
@@ -138,6 +139,7 @@ on_wake(evutil_socket_t fd, short what, void *arg)
     job_t *j;
 
     (void)what;
+    p->wakeups++;
     while (read(fd, buf, sizeof(buf)) > 0)
         ;
     pthread_mutex_lock(&s->mu);
@@ -253,6 +255,12 @@ size_t
 sl_work_pending(const sl_work_pool_t *p)
 {
     return p->pending;
+}
+
+unsigned long
+sl_work_wakeups(const sl_work_pool_t *p)
+{
+    return p->wakeups;
 }
 
 void

@@ -28,6 +28,8 @@ int sl_work_submit(sl_work_pool_t *p, void (*fn)(void *arg), void (*done)(void *
 /* Jobs submitted and not yet through done (queued, running, or finished and
  * waiting for the loop). */
 size_t sl_work_pending(const sl_work_pool_t *p);
+/* Times the loop was woken for completions (one per batch, not per job). */
+unsigned long sl_work_wakeups(const sl_work_pool_t *p);
 
 /* Stops the pool; done never runs again. Never waits for a job: jobs still
  * queued or running go on to run fn on their threads, which then exit, and the
