@@ -5,7 +5,26 @@
  * rest in order. Idle instances above min_concurrency stop after idle_timeout.
  *
  * Everything runs on the broker's event loop; callbacks come back on it, never
- * inside the submitting call. */
+ * inside the submitting call.
+ *
+ * error_type by outcome (retry decisions switch on the outcome, not on these):
+ *   FUNCTION_ERROR  the handler's errorType (Runtime API error body, else the
+ *                   Lambda-Runtime-Function-Error-Type header, else "Unhandled"),
+ *                   "Function.HttpError" (http non-2xx),
+ *                   "Function.ResponseSizeTooLarge" (response above 6 MB),
+ *                   "Runtime.NoResponse" (the runtime asked for more instead)
+ *   TIMEOUT         "Sandbox.Timedout", "Task timed out after 3.00 seconds"
+ *   CRASH           "Runtime.ExitError" (process exited mid-call),
+ *                   "Sluice.ConnectionError" (http: no response)
+ *   INIT_ERROR      the runtime's init/error errorType (e.g. Runtime.HandlerNotFound),
+ *                   "Runtime.ExitError" (exited before its first `next`),
+ *                   "Sandbox.Timedout" (no `next` within 10 s), "Runtime.InitError"
+ *                   (sluice_init failed), "Runtime.StartError" (could not spawn).
+ *                   After an init failure restarts back off (1 s doubling to 30 s);
+ *                   meanwhile calls that no live instance can take fail at once
+ *                   with the last init error.
+ *   CANCELLED       "Sluice.Shutdown"
+ * idle_timeout_ms 0 keeps idle instances forever. */
 #ifndef SLUICE_CONSUMERS_INVOKE_H
 #define SLUICE_CONSUMERS_INVOKE_H
 
