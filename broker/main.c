@@ -29,8 +29,10 @@ static const char usage[] =
     "\n"
     "options (each also settable in sluice.yaml and as an environment variable):\n"
     "  --listen HOST:PORT     where to listen (SLUICE_LISTEN; default 127.0.0.1:9324)\n"
-    "  --store URL            store backend: memory (SLUICE_STORE; default memory)\n"
-    "  --config FILE          sluice.yaml with settings and queues to create (SLUICE_CONFIG)\n"
+    "  --store URL            memory (default), or redis://[:PASSWORD@]HOST:PORT[/DB][?prefix=P]\n"
+    "                         for a durable store shared by several brokers (SLUICE_STORE)\n"
+    "  --config FILE          sluice.yaml: settings, and queues, functions and triggers to\n"
+    "                         create at start (SLUICE_CONFIG; docs/config.md)\n"
     "  --region NAME          region in ARNs (SLUICE_REGION; default us-east-1)\n"
     "  --account ID           12-digit account in URLs and ARNs (SLUICE_ACCOUNT;\n"
     "                         default 000000000000)\n"
@@ -347,8 +349,19 @@ main(int argc, char **argv)
     sigterm_ev = evsignal_new(app.base, SIGTERM, on_signal, &app);
     event_add(sigint_ev, NULL);
     event_add(sigterm_ev, NULL);
-    sl_log(SL_LOG_INFO, "sluiced ready listen=%s port=%d store=%s region=%s version=%s",
-           cfg.listen, sl_http_port(app.http), cfg.store, cfg.region, SLUICE_VERSION);
+    {
+        /* Never log a password from the store URL. */
+        char shown[256];
+        const char *at = strchr(cfg.store, '@'), *scheme = strstr(cfg.store, "://");
+
+        if (at && scheme && scheme < at)
+            snprintf(shown, sizeof(shown), "%.*s***%s", (int)(scheme + 3 - cfg.store), cfg.store,
+                     at);
+        else
+            snprintf(shown, sizeof(shown), "%s", cfg.store);
+        sl_log(SL_LOG_INFO, "sluiced ready listen=%s port=%d store=%s region=%s version=%s",
+               cfg.listen, sl_http_port(app.http), shown, cfg.region, SLUICE_VERSION);
+    }
     event_base_dispatch(app.base);
     event_free(sigint_ev);
     event_free(sigterm_ev);

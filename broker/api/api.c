@@ -38,6 +38,8 @@ K(SL_ERR_SERIALIZATION, 400, true, "SerializationException", "SerializationExcep
 K(SL_ERR_INTERNAL, 500, false, "InternalError", "InternalError");
 K(SL_ERR_UNAVAILABLE, 503, false, "ServiceUnavailable", "ServiceUnavailable");
 K(SL_ERR_NOT_FOUND, 404, true, "NotFound", "NotFound");
+K(SL_ERR_RESOURCE_NOT_FOUND, 400, true, "ResourceNotFoundException",
+  "ResourceNotFoundException");
 K(SL_ERR_METHOD_NOT_ALLOWED, 405, true, "MethodNotAllowed", "MethodNotAllowed");
 
 void

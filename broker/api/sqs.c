@@ -11,6 +11,8 @@
  * arrives, and never replies. */
 #include "sqs.h"
 
+#include "../consumers/redrive.h"
+
 #include "sluice/error.h"
 #include "sluice/log.h"
 #include "sluice/mem.h"
@@ -33,6 +35,7 @@ struct sl_sqs {
     sl_store_t *store;
     char *region, *account, *advertise, *arn_prefix;
     sl_strmap_t waiters;            /* queue name -> first parked call */
+    sl_redrive_t *redrive;          /* message move tasks */
     sl_sqs_call_t *calls;           /* every live call */
 };
 
@@ -1436,6 +1439,130 @@ op_unsupported(sl_sqs_call_t *c)
     return fail(c, &SL_ERR_UNSUPPORTED, "%s is not supported by sluice yet.", c->op->name);
 }
 
+/* ---- Message move tasks (dead-letter redrive) ---- */
+
+/* The queue name an ARN ends with, or NULL. */
+static const char *
+arn_queue(const char *arn)
+{
+    const char *c = arn ? strrchr(arn, ':') : NULL;
+
+    return c && strncmp(arn, "arn:", 4) == 0 && sl_queue_name_is_valid(c + 1) ? c + 1 : NULL;
+}
+
+static void
+on_move_started(void *arg, int status, const sl_redrive_task_info_t *info)
+{
+    sl_sqs_call_t *c = arg;
+    json_t *out;
+
+    if (!resume(c))
+        return;
+    switch (status) {
+    case SL_OK:
+        out = json_object();
+        json_object_set_new(out, "TaskHandle", json_string(info->handle));
+        ok(c, out);
+        return;
+    case SL_ENOTFOUND:
+        fail(c, &SL_ERR_RESOURCE_NOT_FOUND, "The source or destination queue does not exist.");
+        return;
+    case SL_EEXIST:
+        fail(c, &SL_ERR_INVALID_PARAM, "A message move task is already running for this "
+             "source queue.");
+        return;
+    case SL_EINVAL:
+        fail(c, &SL_ERR_INVALID_PARAM, "The source queue is not a dead-letter queue of any "
+             "queue, or the destination does not fit it.");
+        return;
+    default:
+        fail_store(c, status);
+    }
+}
+
+static bool
+op_start_message_move_task(sl_sqs_call_t *c)
+{
+    const char *src = arn_queue(get_str(c, "SourceArn"));
+    const char *dst_arn = get_str(c, "DestinationArn");
+    const char *dst = dst_arn ? arn_queue(dst_arn) : NULL;
+    long long rate = 0;
+    int rc;
+
+    if (get_str(c, "SourceArn") == NULL)
+        return fail(c, &SL_ERR_MISSING_PARAM, "The request must contain the parameter SourceArn.");
+    if (src == NULL || (dst_arn != NULL && dst == NULL))
+        return fail(c, &SL_ERR_INVALID_PARAM, "SourceArn and DestinationArn must be queue ARNs.");
+    if (take_int(c, "MaxNumberOfMessagesPerSecond", 1, SL_REDRIVE_RATE_MAX, &rate) < 0)
+        return false;
+    snprintf(c->queue, sizeof(c->queue), "%s", src);
+    rc = sl_redrive_start(c->svc->redrive, src, dst, (uint32_t)rate, on_move_started, c);
+    if (rc != SL_OK)
+        return fail_store(c, rc);
+    c->store_pending++;
+    return true;
+}
+
+static bool
+op_list_message_move_tasks(sl_sqs_call_t *c)
+{
+    const char *src = arn_queue(get_str(c, "SourceArn"));
+    sl_redrive_task_info_t info[SL_REDRIVE_HISTORY + 1];
+    long long max = 1;
+    json_t *out, *list;
+    size_t n;
+
+    if (src == NULL)
+        return fail(c, &SL_ERR_MISSING_PARAM, "The request must contain a queue ARN in SourceArn.");
+    if (take_int(c, "MaxResults", 1, 10, &max) < 0)
+        return false;
+    n = sl_redrive_list(c->svc->redrive, src, info, (size_t)max);
+    out = json_object();
+    list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = json_object();
+
+        if (info[i].handle[0])
+            json_object_set_new(t, "TaskHandle", json_string(info[i].handle));
+        json_object_set_new(t, "Status", json_string(info[i].status));
+        json_object_set_new(t, "SourceArn", json_string(get_str(c, "SourceArn")));
+        if (info[i].dest[0]) {
+            char *arn = sl_sqs_queue_arn(c->svc, info[i].dest);
+
+            json_object_set_new(t, "DestinationArn", json_string(arn));
+            sl_free(arn);
+        }
+        if (info[i].rate)
+            json_object_set_new(t, "MaxNumberOfMessagesPerSecond", json_integer(info[i].rate));
+        json_object_set_new(t, "ApproximateNumberOfMessagesMoved",
+                            json_integer((json_int_t)info[i].moved));
+        json_object_set_new(t, "ApproximateNumberOfMessagesToMove",
+                            json_integer((json_int_t)info[i].to_move));
+        if (info[i].failure[0])
+            json_object_set_new(t, "FailureReason", json_string(info[i].failure));
+        json_object_set_new(t, "StartedTimestamp", json_integer(info[i].started_ms));
+        json_array_append_new(list, t);
+    }
+    json_object_set_new(out, "Results", list);
+    return ok(c, out);
+}
+
+static bool
+op_cancel_message_move_task(sl_sqs_call_t *c)
+{
+    const char *h = get_str(c, "TaskHandle");
+    uint64_t moved = 0;
+    json_t *out;
+
+    if (h == NULL)
+        return fail(c, &SL_ERR_MISSING_PARAM, "The request must contain the parameter TaskHandle.");
+    if (sl_redrive_cancel(c->svc->redrive, h, &moved) != SL_OK)
+        return fail(c, &SL_ERR_RESOURCE_NOT_FOUND, "No running message move task has that handle.");
+    out = json_object();
+    json_object_set_new(out, "ApproximateNumberOfMessagesMoved", json_integer((json_int_t)moved));
+    return ok(c, out);
+}
+
 /* ---- Dispatch ---- */
 
 static const op_def_t ops[] = {
@@ -1459,9 +1586,9 @@ static const op_def_t ops[] = {
     { "ListQueueTags", op_list_queue_tags },
     { "AddPermission", op_unsupported },
     { "RemovePermission", op_unsupported },
-    { "StartMessageMoveTask", op_unsupported },
-    { "ListMessageMoveTasks", op_unsupported },
-    { "CancelMessageMoveTask", op_unsupported },
+    { "StartMessageMoveTask", op_start_message_move_task },
+    { "ListMessageMoveTasks", op_list_message_move_tasks },
+    { "CancelMessageMoveTask", op_cancel_message_move_task },
     { NULL, NULL },
 };
 
@@ -1534,6 +1661,7 @@ sl_sqs_create(struct event_base *base, sl_store_t *store, const sl_sqs_opts_t *o
     svc->arn_prefix = sl_malloc(n);
     snprintf(svc->arn_prefix, n, "arn:aws:sqs:%s:%s:", svc->region, svc->account);
     sl__strmap_init(&svc->waiters);
+    svc->redrive = sl_redrive_create(base, store);
     sl_store_listen(store, on_store_notify, svc);
     return svc;
 }
@@ -1543,6 +1671,7 @@ sl_sqs_destroy(sl_sqs_t *svc)
 {
     if (svc == NULL)
         return;
+    sl_redrive_destroy(svc->redrive);   /* its start callbacks never run after this */
     while (svc->calls) {
         sl_sqs_call_t *c = svc->calls;
 
