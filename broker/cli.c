@@ -1,6 +1,8 @@
-/* cli.c - `sluice`, the command-line client: queue admin, send and receive.
- * It speaks only the broker's native HTTP API (JSON under /v1, see docs/api.md), never
- * the AWS protocols, so it needs no signing and prints broker errors as they come.
+/* cli.c - `sluice`, the command-line client: queue admin, send and receive, functions,
+ * triggers, stats and DLQ redrive.
+ * It speaks the broker's native HTTP API (JSON under /v1, see docs/api.md); the one
+ * exception is redrive, which uses the SQS JSON protocol (message move tasks have no native
+ * route) unsigned, as the broker accepts. Broker errors are printed as they come.
  * Scripts are the main users, so the output is plain (one item a line, --json for the
  * raw reply) and the exit status tells the three failures apart: the broker said no (1),
  * the command line was wrong (2), the broker could not be reached (3).
@@ -26,6 +28,8 @@
 #define SL_CLI_DEFAULT_TIMEOUT_S    30
 #define SL_CLI_RECEIVE_SLACK_S      10      /* receive waits at least --wait plus this */
 #define SL_CLI_UINT_MAX             1000000 /* cap of any numeric option */
+#define SL_CLI_DEFAULT_REGION       "us-east-1"
+#define SL_CLI_DEFAULT_ACCOUNT      "000000000000"
 
 /* Exit statuses: the contract with scripts, documented in docs/cli.md. */
 enum {
@@ -64,13 +68,15 @@ typedef struct cli_args {
 
 typedef struct cli_ctx {
     const char *endpoint;
+    const char *region;     /* for the queue ARNs of redrive */
+    const char *account;
     int timeout_s;
     sl_cli_http_t *http;
 } cli_ctx_t;
 
 typedef struct cli_cmd cli_cmd_t;
 struct cli_cmd {
-    const char *group;      /* "queue" or NULL */
+    const char *group;      /* "queue", "function", "trigger" or NULL */
     const char *name;
     const char *synopsis;   /* after "sluice " */
     const char *help;       /* description and options */
@@ -254,7 +260,8 @@ put_pairs(const cli_cmd_t *cmd, const cli_args_t *a, const char *name, const cha
 /* ---- Talking to the broker ---- */
 
 /* Prints the error reply r as "sluice: Code: message", or as well as it can when the
- * body is not the native error shape. */
+ * body is neither the native error shape ({"error":{"code","message"}}) nor the SQS JSON
+ * one ({"__type":"com.amazonaws.sqs#Code","message"}). */
 static void
 print_broker_error(const sl_cli_reply_t *r)
 {
@@ -262,8 +269,16 @@ print_broker_error(const sl_cli_reply_t *r)
     json_t *err = json_object_get(root, "error");
     const char *code = json_string_value(json_object_get(err, "code"));
     const char *msg = json_string_value(json_object_get(err, "message"));
+    const char *hash;
     size_t len;
 
+    if (code == NULL && (code = json_string_value(json_object_get(root, "__type"))) != NULL) {
+        if ((hash = strrchr(code, '#')) != NULL)
+            code = hash + 1;
+        msg = json_string_value(json_object_get(root, "message"));
+        if (msg == NULL)
+            msg = json_string_value(json_object_get(root, "Message"));
+    }
     if (code != NULL) {
         fprintf(stderr, "sluice: %s: %s\n", code, msg != NULL ? msg : "");
     } else {
@@ -279,8 +294,8 @@ print_broker_error(const sl_cli_reply_t *r)
  * object; caller json_decref()s); otherwise prints why and returns SL_CLI_EXIT_BROKER or
  * SL_CLI_EXIT_UNREACHABLE, leaving *raw empty and *json NULL. */
 static int
-call(cli_ctx_t *c, sl_cli_method_t method, const char *path, json_t *body, int timeout_s,
-     sl_cli_reply_t *raw, json_t **json)
+call_hdrs(cli_ctx_t *c, sl_cli_method_t method, const char *path, const char *const *headers,
+          json_t *body, int timeout_s, sl_cli_reply_t *raw, json_t **json)
 {
     char *text = NULL;
     json_error_t jerr;
@@ -288,9 +303,9 @@ call(cli_ctx_t *c, sl_cli_method_t method, const char *path, json_t *body, int t
 
     *json = NULL;
     if (body != NULL)
-        text = json_dumps(body, JSON_COMPACT);
-    rc = sl__cli_http_request(c->http, method, path, text, text != NULL ? strlen(text) : 0,
-                              timeout_s * 1000, raw);
+        text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+    rc = sl__cli_http_request_hdrs(c->http, method, path, headers, text,
+                                   text != NULL ? strlen(text) : 0, timeout_s * 1000, raw);
     sl_free(text);
     if (rc != SL_OK) {
         fprintf(stderr, "sluice: cannot reach %s: %s\n", sl__cli_http_url(c->http),
@@ -313,6 +328,14 @@ call(cli_ctx_t *c, sl_cli_method_t method, const char *path, json_t *body, int t
 out_fail:
     sl__cli_reply_deinit(raw);
     return SL_CLI_EXIT_BROKER;
+}
+
+/* call_hdrs() with no extra headers: the native API. */
+static int
+call(cli_ctx_t *c, sl_cli_method_t method, const char *path, json_t *body, int timeout_s,
+     sl_cli_reply_t *raw, json_t **json)
+{
+    return call_hdrs(c, method, path, NULL, body, timeout_s, raw, json);
 }
 
 static int
@@ -689,6 +712,446 @@ out_free:
     return rc;
 }
 
+/* ---- Functions ---- */
+
+/* "/v1/<coll>/<escaped name><suffix>"; new string, caller frees. */
+static char *
+res_path(const char *coll, const char *name, const char *suffix)
+{
+    char *esc = sl__cli_http_escape(name);
+    char *p = fmt("/v1/%s/%s%s", coll, esc, suffix);
+
+    sl_free(esc);
+    return p;
+}
+
+/* Sets body[key] to the string of option --opt when given. Returns false after a usage
+ * error (not valid UTF-8); *rc holds the exit status then. */
+static bool
+put_opt_str(const cli_cmd_t *cmd, const cli_args_t *a, const char *opt, json_t *body,
+            const char *key, int *rc)
+{
+    const char *v = opt_str(a, opt);
+
+    if (v == NULL || put_str(body, key, v, strlen(v)))
+        return true;
+    *rc = usage_error(cmd, "--%s: not valid UTF-8", opt);
+    return false;
+}
+
+/* Sets body[key] to the number of option --opt times mult when given. */
+static void
+put_opt_num(const cli_args_t *a, const char *opt, json_t *body, const char *key, long mult)
+{
+    const cli_arg_t *o = opt_last(a, opt);
+
+    if (o != NULL)
+        json_object_set_new(body, key, json_integer((json_int_t)o->num * mult));
+}
+
+/* Sets body[key] to the JSON text of option --opt when given. Returns false after a
+ * usage error (not JSON); *rc holds the exit status then. */
+static bool
+put_opt_json(const cli_cmd_t *cmd, const cli_args_t *a, const char *opt, json_t *body,
+             const char *key, int *rc)
+{
+    const char *v = opt_str(a, opt);
+    json_error_t jerr;
+    json_t *j;
+
+    if (v == NULL)
+        return true;
+    if ((j = json_loads(v, JSON_DECODE_ANY, &jerr)) == NULL) {
+        *rc = usage_error(cmd, "--%s is not valid JSON: %s", opt, jerr.text);
+        return false;
+    }
+    json_object_set_new(body, key, j);
+    return true;
+}
+
+static json_int_t
+int_of(const json_t *obj, const char *key)
+{
+    return json_integer_value(json_object_get(obj, key));
+}
+
+static const char *
+str_of(const json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+
+    return s != NULL ? s : "-";
+}
+
+static int
+run_function_create(cli_ctx_t *c, const cli_cmd_t *cmd, const cli_args_t *a)
+{
+    const char *process = opt_str(a, "process"), *url = opt_str(a, "http");
+    const char *lib = opt_str(a, "native"), *cwd = opt_str(a, "cwd");
+    json_t *body = json_object(), *env = json_object();
+    char *abs = NULL;
+    int rc = SL_CLI_CONTINUE;
+
+    if ((process != NULL) + (url != NULL) + (lib != NULL) != 1) {
+        rc = usage_error(cmd, "give exactly one of --process, --http and --native");
+        goto out_free;
+    }
+    if (cwd != NULL && process == NULL) {
+        rc = usage_error(cmd, "--cwd goes with --process only");
+        goto out_free;
+    }
+    if (!put_str(body, "name", a->pos[0], strlen(a->pos[0]))) {
+        rc = usage_error(cmd, "function name is not valid UTF-8");
+        goto out_free;
+    }
+    json_object_set_new(body, "kind", json_string(process != NULL ? "process"
+                                                  : url != NULL ? "http" : "native"));
+    if (!put_opt_str(cmd, a, "process", body, "command", &rc) ||
+        !put_opt_str(cmd, a, "http", body, "url", &rc) ||
+        !put_opt_str(cmd, a, "native", body, "library", &rc) ||
+        !put_opt_str(cmd, a, "handler", body, "handler", &rc))
+        goto out_free;
+    if (cwd != NULL) {
+        /* the broker runs the command: a relative directory means ours, made absolute */
+        if (cwd[0] != '/' && (cwd = abs = realpath(cwd, NULL)) == NULL) {
+            rc = usage_error(cmd, "--cwd %s: %s", opt_str(a, "cwd"), strerror(errno));
+            goto out_free;
+        }
+        if (!put_str(body, "cwd", cwd, strlen(cwd))) {
+            rc = usage_error(cmd, "--cwd: not valid UTF-8");
+            goto out_free;
+        }
+    }
+    if ((rc = put_pairs(cmd, a, "env", NULL, env)) != SL_CLI_CONTINUE)
+        goto out_free;
+    if (json_object_size(env) > 0)
+        json_object_set(body, "env", env);
+    put_opt_num(a, "timeout", body, "timeout_ms", 1000);
+    put_opt_num(a, "memory", body, "memory_mb", 1);
+    put_opt_num(a, "min-concurrency", body, "min_concurrency", 1);
+    put_opt_num(a, "max-concurrency", body, "max_concurrency", 1);
+    put_opt_num(a, "idle-timeout", body, "idle_timeout_ms", 1000);
+    free(abs);      /* from realpath(), so plain free() */
+    json_decref(env);
+    return simple_call(c, a, SL_CLI_POST, fmt("/v1/functions"), body, "name");
+out_free:
+    free(abs);
+    json_decref(env);
+    json_decref(body);
+    return rc;
+}
+
+/* Runs GET path and checks that the reply has an array member key. Returns
+ * SL_CLI_EXIT_OK with the reply in *raw and *reply and the array in *list (borrowed from
+ * *reply), or an exit status after saying why. */
+static int
+get_list(cli_ctx_t *c, const char *path, const char *key, sl_cli_reply_t *raw,
+         json_t **reply, json_t **list)
+{
+    int rc = call(c, SL_CLI_GET, path, NULL, c->timeout_s, raw, reply);
+
+    if (rc != SL_CLI_EXIT_OK)
+        return rc;
+    if (!json_is_array(*list = json_object_get(*reply, key))) {
+        json_decref(*reply);
+        sl__cli_reply_deinit(raw);
+        fprintf(stderr, "sluice: malformed reply from the broker: no \"%s\" array\n", key);
+        return SL_CLI_EXIT_BROKER;
+    }
+    return SL_CLI_EXIT_OK;
+}
+
+static int
+run_function_list(cli_ctx_t *c, const cli_cmd_t *cmd, const cli_args_t *a)
+{
+    sl_cli_reply_t raw;
+    json_t *reply, *list, *f;
+    size_t i;
+    int rc;
+
+    (void)cmd;
+    if ((rc = get_list(c, "/v1/functions", "functions", &raw, &reply, &list)) != SL_CLI_EXIT_OK)
+        return rc;
+    if (opt_has(a, "json")) {
+        put_raw(&raw);
+    } else {
+        json_array_foreach(list, i, f)
+            printf("%s %s %lld/%lld\n", str_of(f, "name"), str_of(f, "kind"),
+                   (long long)int_of(f, "instances_running"),
+                   (long long)int_of(f, "max_concurrency"));
+    }
+    json_decref(reply);
+    sl__cli_reply_deinit(&raw);
+    return flush_stdout();
+}
+
+static int
+run_function_delete(cli_ctx_t *c, const cli_cmd_t *cmd, const cli_args_t *a)
+{
+    (void)cmd;
+    return simple_call(c, a, SL_CLI_DELETE, res_path("functions", a->pos[0], ""), NULL, NULL);
+}
+
+static int
+run_function_invoke(cli_ctx_t *c, const cli_cmd_t *cmd, const cli_args_t *a)
+{
+    const char *payload = opt_str(a, "payload");
+    const char *status, *etype, *emsg;
+    sl_cli_reply_t raw;
+    json_error_t jerr;
+    json_t *body, *reply;
+    char *path;
+    int rc;
+
+    if ((body = json_loads(payload != NULL ? payload : "{}", JSON_DECODE_ANY, &jerr)) == NULL)
+        return usage_error(cmd, "--payload is not valid JSON: %s", jerr.text);
+    path = res_path("functions", a->pos[0], "/invoke");
+    rc = call(c, SL_CLI_POST, path, body, c->timeout_s, &raw, &reply);
+    sl_free(path);
+    json_decref(body);
+    if (rc != SL_CLI_EXIT_OK)
+        return rc;
+    put_raw(&raw);
+    rc = flush_stdout();
+    status = json_string_value(json_object_get(reply, "status"));
+    if (status == NULL || strcmp(status, "ok") != 0) {
+        etype = json_string_value(json_object_get(reply, "error_type"));
+        emsg = json_string_value(json_object_get(reply, "error_message"));
+        fprintf(stderr, "sluice: %s: %s\n", etype != NULL ? etype : "InvocationFailed",
+                emsg != NULL ? emsg : status != NULL ? status : "no status in the reply");
+        rc = SL_CLI_EXIT_BROKER;
+    }
+    json_decref(reply);
+    sl__cli_reply_deinit(&raw);
+    return rc;
+}
+
+static int
+run_function_logs(cli_ctx_t *c, const cli_cmd_t *cmd, const cli_args_t *a)
+{
+    sl_cli_reply_t raw;
+    json_t *reply, *lines, *l;
+    char *path = res_path("functions", a->pos[0], "/logs");
+    size_t i;
+    int rc;
+
+    (void)cmd;
+    rc = get_list(c, path, "lines", &raw, &reply, &lines);
+    sl_free(path);
+    if (rc != SL_CLI_EXIT_OK)
+        return rc;
+    if (opt_has(a, "json")) {
+        put_raw(&raw);
+    } else {
+        json_array_foreach(lines, i, l) {
+            if (json_is_string(l)) {
+                put_line(json_string_value(l), json_string_length(l));
+            } else {
+                char *s = json_dumps(l, JSON_COMPACT | JSON_ENCODE_ANY);
+
+                puts(s != NULL ? s : "?");
+                sl_free(s);
+            }
+        }
+    }
+    json_decref(reply);
+    sl__cli_reply_deinit(&raw);
+    return flush_stdout();
+}
+
+/* ---- Triggers and stats ---- */
+
+static int
+run_trigger_create(cli_ctx_t *c, const cli_cmd_t *cmd, const cli_args_t *a)
+{
+    json_t *body = json_object();
+    int rc = SL_CLI_CONTINUE;
+
+    if (!opt_has(a, "source") || !opt_has(a, "function")) {
+        rc = usage_error(cmd, "--source and --function are required");
+        goto out_free;
+    }
+    if (!put_opt_str(cmd, a, "source", body, "source", &rc) ||
+        !put_opt_str(cmd, a, "function", body, "function", &rc) ||
+        !put_opt_json(cmd, a, "filter", body, "filter", &rc))
+        goto out_free;
+    put_opt_num(a, "batch-size", body, "batch_size", 1);
+    put_opt_num(a, "batch-window", body, "batch_window_ms", 1);
+    put_opt_num(a, "max-concurrency", body, "max_concurrency", 1);
+    put_opt_num(a, "retry-base", body, "retry_base_ms", 1);
+    put_opt_num(a, "retry-cap", body, "retry_cap_ms", 1);
+    if (opt_has(a, "report-batch-item-failures"))
+        json_object_set_new(body, "report_batch_item_failures", json_true());
+    return simple_call(c, a, SL_CLI_POST, fmt("/v1/triggers"), body, "id");
+out_free:
+    json_decref(body);
+    return rc;
+}
+
+static int
+run_trigger_list(cli_ctx_t *c, const cli_cmd_t *cmd, const cli_args_t *a)
+{
+    sl_cli_reply_t raw;
+    json_t *reply, *list, *t;
+    size_t i;
+    int rc;
+
+    (void)cmd;
+    if ((rc = get_list(c, "/v1/triggers", "triggers", &raw, &reply, &list)) != SL_CLI_EXIT_OK)
+        return rc;
+    if (opt_has(a, "json")) {
+        put_raw(&raw);
+    } else {
+        json_array_foreach(list, i, t)
+            printf("%s %s %s %lld\n", str_of(t, "id"), str_of(t, "source"),
+                   str_of(t, "function"), (long long)int_of(t, "batch_size"));
+    }
+    json_decref(reply);
+    sl__cli_reply_deinit(&raw);
+    return flush_stdout();
+}
+
+static int
+run_trigger_delete(cli_ctx_t *c, const cli_cmd_t *cmd, const cli_args_t *a)
+{
+    (void)cmd;
+    return simple_call(c, a, SL_CLI_DELETE, res_path("triggers", a->pos[0], ""), NULL, NULL);
+}
+
+/* Widens *w to the length of the string member key of each element of list. */
+static void
+widen(const json_t *list, const char *key, int *w)
+{
+    const json_t *e;
+    size_t i;
+
+    json_array_foreach(list, i, e)
+        if ((int)strlen(str_of(e, key)) > *w)
+            *w = (int)strlen(str_of(e, key));
+}
+
+static int
+run_stats(cli_ctx_t *c, const cli_cmd_t *cmd, const cli_args_t *a)
+{
+    sl_cli_reply_t raw;
+    json_t *reply, *trgs, *fns, *e, *st;
+    int wid = 7, wfn = 8, wsrc = 6;     /* "TRIGGER", "FUNCTION", "SOURCE" */
+    size_t i;
+    int rc;
+
+    (void)cmd;
+    if ((rc = get_list(c, "/v1/stats", "triggers", &raw, &reply, &trgs)) != SL_CLI_EXIT_OK)
+        return rc;
+    fns = json_object_get(reply, "functions");
+    if (opt_has(a, "json")) {
+        put_raw(&raw);
+        goto out_free;
+    }
+    widen(trgs, "id", &wid);
+    widen(trgs, "function", &wfn);
+    widen(trgs, "source", &wsrc);
+    widen(fns, "name", &wfn);
+    if (json_array_size(trgs) > 0) {
+        printf("%-*s  %-*s  %-*s  %7s  %9s  %11s  %6s  %7s  %13s  %7s\n", wid, "TRIGGER",
+               wfn, "FUNCTION", wsrc, "SOURCE", "DESIRED", "IN-FLIGHT", "INVOCATIONS",
+               "ERRORS", "RETRIES", "DEAD-LETTERED", "BACKLOG");
+        json_array_foreach(trgs, i, e) {
+            st = json_object_get(e, "state");
+            printf("%-*s  %-*s  %-*s  %7lld  %9lld  %11lld  %6lld  %7lld  %13lld  %7lld\n",
+                   wid, str_of(e, "id"), wfn, str_of(e, "function"), wsrc, str_of(e, "source"),
+                   (long long)int_of(st, "desired"), (long long)int_of(st, "in_flight"),
+                   (long long)int_of(st, "invocations"), (long long)int_of(st, "errors"),
+                   (long long)int_of(st, "retries"), (long long)int_of(st, "dead_lettered"),
+                   (long long)int_of(st, "backlog"));
+        }
+    }
+    if (json_array_size(fns) > 0) {
+        if (json_array_size(trgs) > 0)
+            putchar('\n');
+        printf("%-*s  %7s  %4s  %11s\n", wfn, "FUNCTION", "RUNNING", "BUSY", "COLD-STARTS");
+        json_array_foreach(fns, i, e)
+            printf("%-*s  %7lld  %4lld  %11lld\n", wfn, str_of(e, "name"),
+                   (long long)int_of(e, "instances_running"),
+                   (long long)int_of(e, "instances_busy"), (long long)int_of(e, "cold_starts"));
+    }
+out_free:
+    json_decref(reply);
+    sl__cli_reply_deinit(&raw);
+    return flush_stdout();
+}
+
+/* ---- Redrive (SQS JSON protocol) ---- */
+
+/* Sets body[key] to the ARN of queue name. Returns false when name is not UTF-8. */
+static bool
+put_arn(const cli_ctx_t *c, json_t *body, const char *key, const char *name)
+{
+    char *arn = fmt("arn:aws:sqs:%s:%s:%s", c->region, c->account, name);
+    bool ok = put_str(body, key, arn, strlen(arn));
+
+    sl_free(arn);
+    return ok;
+}
+
+static int
+run_redrive(cli_ctx_t *c, const cli_cmd_t *cmd, const cli_args_t *a)
+{
+    bool status = a->npos == 2;
+    const char *dlq = a->pos[a->npos - 1], *to = opt_str(a, "to");
+    const char *headers[] = { "Content-Type", "application/x-amz-json-1.0",
+                              "X-Amz-Target", status ? "AmazonSQS.ListMessageMoveTasks"
+                                                     : "AmazonSQS.StartMessageMoveTask",
+                              NULL };
+    sl_cli_reply_t raw;
+    json_t *body, *reply, *results, *r;
+    const char *s;
+    size_t i;
+    int rc;
+
+    if (status && strcmp(a->pos[0], "status") != 0)
+        return usage_error(cmd, "unexpected argument '%s'", a->pos[1]);
+    if (status && (to != NULL || opt_has(a, "rate")))
+        return usage_error(cmd, "--to and --rate do not go with 'redrive status'");
+    body = json_object();
+    if (!put_arn(c, body, "SourceArn", dlq) || (to != NULL && !put_arn(c, body,
+                                                                       "DestinationArn", to))) {
+        json_decref(body);
+        return usage_error(cmd, "queue name is not valid UTF-8");
+    }
+    put_opt_num(a, "rate", body, "MaxNumberOfMessagesPerSecond", 1);
+    rc = call_hdrs(c, SL_CLI_POST, "/", headers, body, c->timeout_s, &raw, &reply);
+    json_decref(body);
+    if (rc != SL_CLI_EXIT_OK)
+        return rc;
+    if (opt_has(a, "json")) {
+        put_raw(&raw);
+    } else if (!status) {
+        if ((s = json_string_value(json_object_get(reply, "TaskHandle"))) == NULL)
+            rc = malformed("no \"TaskHandle\"");
+        else
+            put_line(s, strlen(s));
+    } else if (!json_is_array(results = json_object_get(reply, "Results"))) {
+        rc = malformed("no \"Results\" array");
+    } else {
+        json_array_foreach(results, i, r) {
+            json_t *to_move = json_object_get(r, "ApproximateNumberOfMessagesToMove");
+
+            printf("%s %lld/", str_of(r, "Status"),
+                   (long long)int_of(r, "ApproximateNumberOfMessagesMoved"));
+            if (json_is_integer(to_move))
+                printf("%lld", (long long)json_integer_value(to_move));
+            else
+                putchar('?');
+            if ((s = json_string_value(json_object_get(r, "FailureReason"))) != NULL)
+                printf(" %s", s);
+            putchar('\n');
+        }
+    }
+    json_decref(reply);
+    sl__cli_reply_deinit(&raw);
+    return rc != SL_CLI_EXIT_OK ? rc : flush_stdout();
+}
+
 static int
 run_version(cli_ctx_t *c, const cli_cmd_t *cmd, const cli_args_t *a)
 {
@@ -723,6 +1186,26 @@ static const cli_opt_t send_opts[] = {
 static const cli_opt_t receive_opts[] = {
     { "wait", OPT_UINT }, { "max", OPT_UINT }, { "visibility", OPT_UINT },
     { "delete", OPT_FLAG }, { "json", OPT_FLAG }, { NULL, OPT_FLAG },
+};
+
+static const cli_opt_t fn_create_opts[] = {
+    { "process", OPT_STR }, { "cwd", OPT_STR }, { "handler", OPT_STR }, { "http", OPT_STR },
+    { "native", OPT_STR }, { "env", OPT_PAIR }, { "timeout", OPT_UINT }, { "memory", OPT_UINT },
+    { "min-concurrency", OPT_UINT }, { "max-concurrency", OPT_UINT },
+    { "idle-timeout", OPT_UINT }, { "json", OPT_FLAG }, { NULL, OPT_FLAG },
+};
+
+static const cli_opt_t invoke_opts[] = { { "payload", OPT_STR }, { NULL, OPT_FLAG } };
+
+static const cli_opt_t trg_create_opts[] = {
+    { "source", OPT_STR }, { "function", OPT_STR }, { "batch-size", OPT_UINT },
+    { "batch-window", OPT_UINT }, { "report-batch-item-failures", OPT_FLAG },
+    { "filter", OPT_STR }, { "max-concurrency", OPT_UINT }, { "retry-base", OPT_UINT },
+    { "retry-cap", OPT_UINT }, { "json", OPT_FLAG }, { NULL, OPT_FLAG },
+};
+
+static const cli_opt_t redrive_opts[] = {
+    { "to", OPT_STR }, { "rate", OPT_UINT }, { "json", OPT_FLAG }, { NULL, OPT_FLAG },
 };
 
 static const cli_cmd_t commands[] = {
@@ -782,6 +1265,93 @@ static const cli_cmd_t commands[] = {
       "\n"
       "The request may take --wait plus 10 seconds even when --timeout is shorter.\n",
       receive_opts, 1, 1, run_receive },
+    { "function", "create",
+      "function create NAME (--process CMD [--cwd DIR] | --http URL | --native LIB.so)\n"
+      "            [--handler H] [--env K=V]... [--timeout S] [--memory MB]\n"
+      "            [--min-concurrency N] [--max-concurrency N] [--idle-timeout S]",
+      "Creates (or replaces) function NAME and prints its name. Give exactly one kind:\n"
+      "\n"
+      "  --process CMD       run CMD (through the shell) as a worker process\n"
+      "  --cwd DIR           its working directory; a relative DIR is made absolute here\n"
+      "  --http URL          POST each invocation to URL\n"
+      "  --native LIB.so     dlopen LIB.so in the broker and call its sluice_handler\n"
+      "  --handler H         the handler name passed to the function\n"
+      "  --env K=V           an environment variable of the function; repeatable\n"
+      "  --timeout S         limit one invocation to S seconds (after the command, this\n"
+      "                      is the function's; put the request --timeout before it)\n"
+      "  --memory MB         memory limit of one instance\n"
+      "  --min-concurrency N keep at least N instances warm\n"
+      "  --max-concurrency N run at most N instances\n"
+      "  --idle-timeout S    stop an idle instance after S seconds\n"
+      "  --json              print the broker's raw JSON reply (the stored spec)\n",
+      fn_create_opts, 1, 1, run_function_create },
+    { "function", "list", "function list [--json]",
+      "Prints one \"name kind running/max\" line per function, sorted by name: its\n"
+      "kind (process, http, native), running instances and max concurrency.\n"
+      "\n"
+      "  --json              print the broker's raw JSON reply (specs and counters)\n",
+      json_opts, 0, 0, run_function_list },
+    { "function", "delete", "function delete NAME",
+      "Deletes function NAME. Prints nothing.\n",
+      json_opts, 1, 1, run_function_delete },
+    { "function", "invoke", "function invoke NAME [--payload JSON]",
+      "Invokes function NAME once and prints the broker's JSON reply (status, payload,\n"
+      "error_type, error_message, duration_ms, cold_start). Exits 1, after printing it,\n"
+      "when the status is not \"ok\".\n"
+      "\n"
+      "  --payload JSON      the event to pass (default {})\n",
+      invoke_opts, 1, 1, run_function_invoke },
+    { "function", "logs", "function logs NAME [--json]",
+      "Prints the recent log lines of function NAME, oldest first.\n"
+      "\n"
+      "  --json              print the broker's raw JSON reply\n",
+      json_opts, 1, 1, run_function_logs },
+    { "trigger", "create",
+      "trigger create --source queue:NAME --function NAME [--batch-size N]\n"
+      "            [--batch-window MS] [--report-batch-item-failures] [--filter JSON]\n"
+      "            [--max-concurrency N] [--retry-base MS] [--retry-cap MS]",
+      "Creates a trigger that feeds the messages of a queue to a function, and prints its\n"
+      "id. The queue's VisibilityTimeout must be at least the function's timeout.\n"
+      "\n"
+      "  --source queue:NAME the queue to poll (required)\n"
+      "  --function NAME     the function to invoke (required)\n"
+      "  --batch-size N      at most N messages an invocation\n"
+      "  --batch-window MS   wait up to MS milliseconds to fill a batch\n"
+      "  --report-batch-item-failures\n"
+      "                      the function reports failed messages (batchItemFailures);\n"
+      "                      only those are retried\n"
+      "  --filter JSON       an event filter pattern; non-matching messages are dropped\n"
+      "  --max-concurrency N at most N invocations at once\n"
+      "  --retry-base MS     first retry delay; doubles on each retry\n"
+      "  --retry-cap MS      longest retry delay\n"
+      "  --json              print the broker's raw JSON reply instead of the id\n",
+      trg_create_opts, 0, 0, run_trigger_create },
+    { "trigger", "list", "trigger list [--json]",
+      "Prints one \"id source function batch_size\" line per trigger.\n"
+      "\n"
+      "  --json              print the broker's raw JSON reply (with the state counters)\n",
+      json_opts, 0, 0, run_trigger_list },
+    { "trigger", "delete", "trigger delete ID",
+      "Deletes trigger ID; its function stays. Prints nothing.\n",
+      json_opts, 1, 1, run_trigger_delete },
+    { NULL, "stats", "stats [--json]",
+      "Prints a table of the triggers (desired and in-flight concurrency, invocations,\n"
+      "errors, retries, dead-lettered messages, queue backlog) and one of the functions\n"
+      "(running and busy instances, cold starts). Prints nothing when there is neither.\n"
+      "\n"
+      "  --json              print the broker's raw JSON reply (every counter)\n",
+      json_opts, 0, 0, run_stats },
+    { NULL, "redrive", "redrive DLQ [--to QUEUE] [--rate N]\n"
+      "  redrive status DLQ",
+      "Starts moving the messages of dead-letter queue DLQ back and prints the task\n"
+      "handle; 'redrive status DLQ' prints \"Status moved/to-move\" per move task of DLQ.\n"
+      "Speaks the SQS JSON protocol (StartMessageMoveTask, ListMessageMoveTasks); queue\n"
+      "ARNs are built from --region and --account.\n"
+      "\n"
+      "  --to QUEUE          move to QUEUE (default: back to each message's source queue)\n"
+      "  --rate N            move at most N messages a second\n"
+      "  --json              print the broker's raw JSON reply\n",
+      redrive_opts, 1, 2, run_redrive },
     { NULL, "version", "version", "Prints the version of this client.\n",
       no_opts, 0, 0, run_version },
 };
@@ -794,6 +1364,8 @@ static const char global_help[] =
     "                      else " SL_CLI_DEFAULT_ENDPOINT ")\n"
     "  --timeout S         give up on a request after S seconds (default 30; receive\n"
     "                      allows at least its --wait plus 10)\n"
+    "  --region R          region of the queue ARNs redrive builds (default us-east-1)\n"
+    "  --account ID        account of those ARNs (default 000000000000)\n"
     "  -h, --help          show help; 'sluice COMMAND --help' for one command\n"
     "  --version           print the version\n"
     "\n"
@@ -832,7 +1404,8 @@ static void
 print_cmd_help(const cli_cmd_t *cmd)
 {
     printf("Usage: sluice %s\n\n%s\n", cmd->synopsis, cmd->help);
-    printf("Global options: --endpoint URL, --timeout S (see 'sluice --help').\n");
+    printf("Global options: --endpoint URL, --timeout S, --region R, --account ID\n"
+           "(see 'sluice --help').\n");
 }
 
 static const cli_cmd_t *
@@ -863,24 +1436,37 @@ is_group(const char *word)
 /* ---- Argument parsing ---- */
 
 static bool
-is_global_opt(const char *name, size_t nlen)
+name_is(const char *name, size_t nlen, const char *want)
 {
-    return (nlen == strlen("endpoint") && strncmp(name, "endpoint", nlen) == 0) ||
-           (nlen == strlen("timeout") && strncmp(name, "timeout", nlen) == 0);
+    return nlen == strlen(want) && strncmp(name, want, nlen) == 0;
 }
 
-/* Applies the global option name (--endpoint, --timeout; is_global_opt() holds) with
- * value (NULL when missing). Returns SL_CLI_CONTINUE, or SL_CLI_EXIT_USAGE after
- * printing what is wrong with value. */
+static bool
+is_global_opt(const char *name, size_t nlen)
+{
+    return name_is(name, nlen, "endpoint") || name_is(name, nlen, "timeout") ||
+           name_is(name, nlen, "region") || name_is(name, nlen, "account");
+}
+
+/* Applies the global option name (--endpoint, --timeout, --region, --account;
+ * is_global_opt() holds) with value (NULL when missing). Returns SL_CLI_CONTINUE, or
+ * SL_CLI_EXIT_USAGE after printing what is wrong with value. */
 static int
 apply_global_opt(cli_ctx_t *c, const cli_cmd_t *cmd, const char *name, const char *value)
 {
     long n;
 
-    if (name[0] == 'e') {
+    if (name[0] == 'e' || name[0] == 'r' || name[0] == 'a') {
+        const char *what = name[0] == 'e' ? "endpoint" : name[0] == 'r' ? "region" : "account";
+
         if (value == NULL || value[0] == '\0')
-            return usage_error(cmd, "--endpoint needs a URL");
-        c->endpoint = value;
+            return usage_error(cmd, "--%s needs a value", what);
+        if (name[0] == 'e')
+            c->endpoint = value;
+        else if (name[0] == 'r')
+            c->region = value;
+        else
+            c->account = value;
         return SL_CLI_CONTINUE;
     }
     if (value == NULL || !parse_uint(value, &n) || n == 0)
@@ -888,6 +1474,22 @@ apply_global_opt(cli_ctx_t *c, const cli_cmd_t *cmd, const char *name, const cha
                            value != NULL ? value : "");
     c->timeout_s = (int)n;
     return SL_CLI_CONTINUE;
+}
+
+/* Says which positional is missing: the first upper-case word of the synopsis after the
+ * command words, e.g. "missing queue NAME", "missing trigger ID", "missing QUEUE". */
+static int
+missing_pos(const cli_cmd_t *cmd)
+{
+    const char *p = cmd->synopsis;
+    size_t len;
+
+    while (*p != '\0' && !(*p >= 'A' && *p <= 'Z' && (p == cmd->synopsis || p[-1] == ' ')))
+        p++;
+    len = strcspn(p, " \n]|");
+    if (cmd->group != NULL)
+        return usage_error(cmd, "missing %s %.*s", cmd->group, (int)len, p);
+    return usage_error(cmd, "missing %.*s", (int)len, p);
 }
 
 /* Parses the arguments after the command words into *a (arrays sized argc; caller
@@ -959,8 +1561,7 @@ parse_args(int argc, char **argv, const cli_cmd_t *cmd, cli_ctx_t *c, cli_args_t
         return flush_stdout();
     }
     if (a->npos < cmd->min_pos)
-        return usage_error(cmd, "missing %s", cmd->min_pos == 1 && cmd->group != NULL
-                                                   ? "queue NAME" : "QUEUE");
+        return missing_pos(cmd);
     if (a->npos > cmd->max_pos)
         return usage_error(cmd, "unexpected argument '%s'", a->pos[cmd->max_pos]);
     return SL_CLI_CONTINUE;
@@ -1040,7 +1641,8 @@ json_alloc(size_t n)
 int
 main(int argc, char **argv)
 {
-    cli_ctx_t c = { .timeout_s = SL_CLI_DEFAULT_TIMEOUT_S };
+    cli_ctx_t c = { .timeout_s = SL_CLI_DEFAULT_TIMEOUT_S, .region = SL_CLI_DEFAULT_REGION,
+                    .account = SL_CLI_DEFAULT_ACCOUNT };
     const char *env = getenv("SLUICE_ENDPOINT");
     int i, rc;
 

@@ -324,8 +324,10 @@ method_cmd(sl_cli_method_t m)
  * Fills *a; the caller judges it. */
 static void
 attempt_run(sl_cli_http_t *h, const struct addrinfo *ai, sl_cli_method_t method,
-            const char *uri, const char *body, size_t len, long long deadline_ms, attempt_t *a)
+            const char *uri, const char *const *headers, const char *body, size_t len,
+            long long deadline_ms, attempt_t *a)
 {
+    bool has_ctype = false;
     char addr[INET6_ADDRSTRLEN];
     const void *sin;
     struct evhttp_connection *conn;
@@ -362,8 +364,13 @@ attempt_run(sl_cli_http_t *h, const struct addrinfo *ai, sl_cli_method_t method,
     evhttp_add_header(hdr, "User-Agent", "sluice-cli");
     evhttp_add_header(hdr, "Accept", "application/json");
     evhttp_add_header(hdr, "Connection", "close");
+    for (size_t i = 0; headers != NULL && headers[i] != NULL; i += 2) {
+        evhttp_add_header(hdr, headers[i], headers[i + 1]);
+        has_ctype |= strcasecmp(headers[i], "Content-Type") == 0;
+    }
     if (body != NULL) {
-        evhttp_add_header(hdr, "Content-Type", "application/json");
+        if (!has_ctype)
+            evhttp_add_header(hdr, "Content-Type", "application/json");
         evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
     }
 
@@ -383,6 +390,14 @@ attempt_run(sl_cli_http_t *h, const struct addrinfo *ai, sl_cli_method_t method,
 int
 sl__cli_http_request(sl_cli_http_t *h, sl_cli_method_t method, const char *path,
                      const char *body, size_t len, int timeout_ms, sl_cli_reply_t *out)
+{
+    return sl__cli_http_request_hdrs(h, method, path, NULL, body, len, timeout_ms, out);
+}
+
+int
+sl__cli_http_request_hdrs(sl_cli_http_t *h, sl_cli_method_t method, const char *path,
+                          const char *const *headers, const char *body, size_t len,
+                          int timeout_ms, sl_cli_reply_t *out)
 {
     struct addrinfo hints, *res = NULL, *ai, *last = NULL;
     long long deadline_ms = now_ms() + timeout_ms;
@@ -411,7 +426,7 @@ sl__cli_http_request(sl_cli_http_t *h, sl_cli_method_t method, const char *path,
         a.out = out;
         a.base = event_base_new();
         sl_assert(a.base != NULL);
-        attempt_run(h, ai, method, uri, body, len, deadline_ms, &a);
+        attempt_run(h, ai, method, uri, headers, body, len, deadline_ms, &a);
         event_base_free(a.base);
         a.base = NULL;
         last = ai;

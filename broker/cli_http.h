@@ -42,6 +42,13 @@ const char *sl__cli_http_url(const sl_cli_http_t *h);
 int sl__cli_http_request(sl_cli_http_t *h, sl_cli_method_t method, const char *path,
                          const char *body, size_t len, int timeout_ms, sl_cli_reply_t *out);
 
+/* As sl__cli_http_request(), with extra request headers: headers is NULL or a NULL-terminated
+ * array of name, value pairs, e.g. { "X-Amz-Target", "AmazonSQS.ListQueues", NULL }. A
+ * Content-Type among them replaces the default application/json of a body. */
+int sl__cli_http_request_hdrs(sl_cli_http_t *h, sl_cli_method_t method, const char *path,
+                              const char *const *headers, const char *body, size_t len,
+                              int timeout_ms, sl_cli_reply_t *out);
+
 /* Why the last request failed, e.g. "Connection refused"; borrowed, valid until the next
  * request. Empty after a request that returned SL_OK. */
 const char *sl__cli_http_errstr(const sl_cli_http_t *h);
