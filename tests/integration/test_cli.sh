@@ -2,7 +2,7 @@
 # test_cli.sh BUILD_DIR - the `sluice` command-line client against a real sluiced.
 # Starts BUILD_DIR/sluiced on a free loopback port, drives every CLI command through it
 # (queues, send from an argument and from stdin, receive --delete, stats, purge, FIFO
-# groups and dedup ids) and checks outputs and the documented exit statuses: 1 for a
+# groups and dedup ids, functions, triggers, stats, redrive) and checks outputs and the documented exit statuses: 1 for a
 # broker error, 2 for a usage error, 3 for an unreachable broker. sluiced is killed on
 # exit. The last line is "N passed, M failed"; the exit status is non-zero on failure.
 set -u
@@ -257,6 +257,60 @@ DEAD=$(free_port)
 OUT=$("$SLUICE" --endpoint "http://127.0.0.1:$DEAD" --timeout 5 queue list 2>"$TMP/err" \
       </dev/null); RC=$?; ERR=$(cat "$TMP/err")
 expect_err "unreachable endpoint exits 3" 3 "^sluice: cannot reach http://127.0.0.1:$DEAD"
+
+# ---- Functions, triggers, stats, redrive ----
+
+sl function create t-fn --process true --cwd . --env A=1 --timeout 3 --max-concurrency 2
+expect "function create prints the name" 0 "t-fn"
+sl function list
+printf '%s\n' "$OUT" | grep -qx 't-fn process 0/2' && ok "function list shows it" ||
+    bad "function list" "exit $RC [$OUT] [$ERR]"
+sl function list --json
+printf '%s' "$OUT" | python3 -c 'import json, os, sys
+f = [f for f in json.load(sys.stdin)["functions"] if f["name"] == "t-fn"][0]
+ok = (f["command"] == "true" and f["timeout_ms"] == 3000 and f["env"] == {"A": "1"}
+      and f["cwd"] == os.path.realpath("."))
+sys.exit(0 if ok else 1)' && ok "function create sent command, timeout, env and cwd" ||
+    bad "function list --json" "[$OUT]"
+sl function create t-fn2
+expect_err "function create without a kind exits 2" 2 "exactly one of"
+sl queue create t-src
+sl trigger create --source queue:t-src --function t-fn --batch-size 5 --filter '{"body":{"k":["v"]}}'
+TRG=$OUT
+[ "$RC" = 0 ] && [ -n "$TRG" ] && ok "trigger create prints the id" ||
+    bad "trigger create" "exit $RC [$OUT] [$ERR]"
+sl trigger create --source queue:t-src --function t-fn --filter '{bad'
+expect_err "trigger create with a bad --filter exits 2" 2 "^sluice: --filter"
+sl trigger list
+printf '%s\n' "$OUT" | grep -qx "$TRG queue:t-src t-fn 5" && ok "trigger list shows it" ||
+    bad "trigger list" "exit $RC [$OUT] [$ERR]"
+sl stats
+[ "$RC" = 0 ] && printf '%s\n' "$OUT" | grep -q "^$TRG  *t-fn  *queue:t-src " &&
+    printf '%s\n' "$OUT" | grep -Eq '^t-fn +[0-9]+ +[0-9]+ +[0-9]+$' &&
+    ok "stats prints the trigger and function tables" || bad "stats" "exit $RC [$OUT] [$ERR]"
+sl stats --json
+printf '%s' "$OUT" | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if "desired" in d["triggers"][0]["state"] and d["functions"] else 1)' &&
+    ok "stats --json is the raw reply" || bad "stats --json" "[$OUT]"
+sl trigger delete "$TRG"
+expect "trigger delete" 0 ""
+sl trigger list
+expect "trigger list after delete is empty" 0 ""
+sl function delete t-fn
+expect "function delete" 0 ""
+sl function delete t-fn
+expect_err "deleting an unknown function exits 1" 1 "^sluice: ResourceNotFoundException: "
+sl function invoke t-no-such-fn
+expect_err "invoking an unknown function exits 1" 1 "^sluice: ResourceNotFoundException: "
+sl redrive t-src --rate 5
+expect_err "redrive of a queue that is no DLQ prints the SQS error" 1 "^sluice: [A-Za-z.]+: "
+sl redrive status t-src
+[ "$RC" = 0 ] || printf '%s\n' "$ERR" | grep -Eq '^sluice: [A-Za-z.]+: ' &&
+    ok "redrive status answers or prints the SQS error" || bad "redrive status" "exit $RC [$ERR]"
+sl redrive status t-src --to x
+expect_err "redrive status with --to exits 2" 2 "do not go with"
+sl queue delete t-src
 
 # ---- Deleting queues ----
 
