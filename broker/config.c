@@ -90,7 +90,8 @@ scalar_value(const yaml_event_t *ev)
         if (digits > 0 && digits <= 18 && (p[0] != '0' || digits == 1)) {
             if (*q == '\0')
                 return json_integer(strtoll(s, NULL, 10));
-            if (*q == '.' && q[1] >= '0' && q[1] <= '9' && strspn(q + 1, "0123456789") == strlen(q + 1))
+            if (*q == '.' && q[1] >= '0' && q[1] <= '9' &&
+                strspn(q + 1, "0123456789") == strlen(q + 1))
                 return json_real(strtod(s, NULL));
         }
     }

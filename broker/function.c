@@ -2,6 +2,8 @@
  * form they take in the store and in the native API). */
 #include "function_json.h"
 
+#include "jsonget.h"
+
 #include "sluice/mem.h"
 
 #include <stdio.h>
@@ -69,38 +71,6 @@ sl_function_name_is_valid(const char *name)
            strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n;
 }
 
-static bool
-take_str(const json_t *doc, const char *key, char **dst, char *err, size_t errlen)
-{
-    const json_t *v = json_object_get(doc, key);
-
-    if (v == NULL || json_is_null(v))
-        return true;
-    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
-        snprintf(err, errlen, "%s must be a string", key);
-        return false;
-    }
-    sl_free(*dst);
-    *dst = sl_strdup(json_string_value(v));
-    return true;
-}
-
-static bool
-take_u32(const json_t *doc, const char *key, uint32_t min, uint32_t max, uint32_t *dst, char *err,
-         size_t errlen)
-{
-    const json_t *v = json_object_get(doc, key);
-
-    if (v == NULL || json_is_null(v))
-        return true;
-    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-        snprintf(err, errlen, "%s must be an integer from %u to %u", key, min, max);
-        return false;
-    }
-    *dst = (uint32_t)json_integer_value(v);
-    return true;
-}
-
 bool
 sl_function_spec_from_json(sl_function_spec_t *f, const json_t *doc, char *err, size_t errlen)
 {
@@ -111,17 +81,17 @@ sl_function_spec_from_json(sl_function_spec_t *f, const json_t *doc, char *err, 
         snprintf(err, errlen, "a function is a JSON object");
         return false;
     }
-    if (!take_str(doc, "name", &f->name, err, errlen) ||
-        !take_str(doc, "command", &f->command, err, errlen) ||
-        !take_str(doc, "cwd", &f->cwd, err, errlen) ||
-        !take_str(doc, "handler", &f->handler, err, errlen) ||
-        !take_str(doc, "url", &f->url, err, errlen) ||
-        !take_str(doc, "library", &f->library, err, errlen) ||
-        !take_u32(doc, "timeout_ms", 1, 900000, &f->timeout_ms, err, errlen) ||
-        !take_u32(doc, "memory_mb", 128, 10240, &f->memory_mb, err, errlen) ||
-        !take_u32(doc, "min_concurrency", 0, 1000, &f->min_concurrency, err, errlen) ||
-        !take_u32(doc, "max_concurrency", 1, 1000, &f->max_concurrency, err, errlen) ||
-        !take_u32(doc, "idle_timeout_ms", 0, 86400000, &f->idle_timeout_ms, err, errlen))
+    if (!sl__json_take_str(doc, "name", &f->name, err, errlen) ||
+        !sl__json_take_str(doc, "command", &f->command, err, errlen) ||
+        !sl__json_take_str(doc, "cwd", &f->cwd, err, errlen) ||
+        !sl__json_take_str(doc, "handler", &f->handler, err, errlen) ||
+        !sl__json_take_str(doc, "url", &f->url, err, errlen) ||
+        !sl__json_take_str(doc, "library", &f->library, err, errlen) ||
+        !sl__json_take_u32(doc, "timeout_ms", 1, 900000, &f->timeout_ms, err, errlen) ||
+        !sl__json_take_u32(doc, "memory_mb", 128, 10240, &f->memory_mb, err, errlen) ||
+        !sl__json_take_u32(doc, "min_concurrency", 0, 1000, &f->min_concurrency, err, errlen) ||
+        !sl__json_take_u32(doc, "max_concurrency", 1, 1000, &f->max_concurrency, err, errlen) ||
+        !sl__json_take_u32(doc, "idle_timeout_ms", 0, 86400000, &f->idle_timeout_ms, err, errlen))
         return false;
     if (kind != NULL) {
         int k;

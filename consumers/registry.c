@@ -4,8 +4,7 @@
  * finds them again; this module holds what runs: one invoker per function and one
  * poller per trigger. Changes are validated, written to the store, and applied
  * here when the write succeeds. A function that triggers use cannot be deleted
- * (as Lambda refuses to delete a function that event source mappings use... it
- * does not, but dangling triggers help nobody, so we do).
+ * (Lambda allows it, but a trigger left pointing at nothing helps nobody).
  *
  * Callbacks always run later: requests that fail validation complete through a
  * deferred event, like the store's own. */
@@ -352,10 +351,12 @@ fn_json(const fn_t *f)
 {
     json_t *o = sl_function_spec_to_json(&f->spec);
 
-    json_object_set_new(o, "instances_running", json_integer((json_int_t)sl_invoker_running(f->inv)));
+    json_object_set_new(o, "instances_running",
+                        json_integer((json_int_t)sl_invoker_running(f->inv)));
     json_object_set_new(o, "instances_busy", json_integer((json_int_t)sl_invoker_busy(f->inv)));
     json_object_set_new(o, "queued", json_integer((json_int_t)sl_invoker_queued(f->inv)));
-    json_object_set_new(o, "cold_starts", json_integer((json_int_t)sl_invoker_cold_starts(f->inv)));
+    json_object_set_new(o, "cold_starts",
+                        json_integer((json_int_t)sl_invoker_cold_starts(f->inv)));
     return o;
 }
 

@@ -1,6 +1,7 @@
 /* trigger.c - trigger specs: defaults, copies and their JSON documents. */
 #include "sluice/trigger.h"
 
+#include "jsonget.h"
 #include "sluice/mem.h"
 
 #include <stdio.h>
@@ -42,53 +43,6 @@ sl_trigger_spec_copy(sl_trigger_spec_t *dst, const sl_trigger_spec_t *src)
     dst->filter = dup_or_null(src->filter);
 }
 
-static bool
-take_str(const json_t *doc, const char *key, char **dst, char *err, size_t errlen)
-{
-    const json_t *v = json_object_get(doc, key);
-
-    if (v == NULL || json_is_null(v))
-        return true;
-    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
-        snprintf(err, errlen, "%s must be a string", key);
-        return false;
-    }
-    sl_free(*dst);
-    *dst = sl_strdup(json_string_value(v));
-    return true;
-}
-
-static bool
-take_u32(const json_t *doc, const char *key, uint32_t min, uint32_t max, uint32_t *dst, char *err,
-         size_t errlen)
-{
-    const json_t *v = json_object_get(doc, key);
-
-    if (v == NULL || json_is_null(v))
-        return true;
-    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-        snprintf(err, errlen, "%s must be an integer from %u to %u", key, min, max);
-        return false;
-    }
-    *dst = (uint32_t)json_integer_value(v);
-    return true;
-}
-
-static bool
-take_bool(const json_t *doc, const char *key, bool *dst, char *err, size_t errlen)
-{
-    const json_t *v = json_object_get(doc, key);
-
-    if (v == NULL || json_is_null(v))
-        return true;
-    if (!json_is_boolean(v)) {
-        snprintf(err, errlen, "%s must be true or false", key);
-        return false;
-    }
-    *dst = json_is_true(v);
-    return true;
-}
-
 bool
 sl_trigger_spec_from_json(sl_trigger_spec_t *t, const json_t *doc, char *err, size_t errlen)
 {
@@ -98,18 +52,19 @@ sl_trigger_spec_from_json(sl_trigger_spec_t *t, const json_t *doc, char *err, si
         snprintf(err, errlen, "a trigger is a JSON object");
         return false;
     }
-    if (!take_str(doc, "id", &t->id, err, errlen) ||
-        !take_str(doc, "source", &t->source, err, errlen) ||
-        !take_str(doc, "function", &t->function, err, errlen) ||
-        !take_u32(doc, "batch_size", 1, SL_TRIGGER_BATCH_MAX, &t->batch_size, err, errlen) ||
-        !take_u32(doc, "batch_window_ms", 0, SL_TRIGGER_WINDOW_MAX_MS, &t->batch_window_ms, err,
-                  errlen) ||
-        !take_bool(doc, "report_batch_item_failures", &t->report_batch_item_failures, err,
+    if (!sl__json_take_str(doc, "id", &t->id, err, errlen) ||
+        !sl__json_take_str(doc, "source", &t->source, err, errlen) ||
+        !sl__json_take_str(doc, "function", &t->function, err, errlen) ||
+        !sl__json_take_u32(doc, "batch_size", 1, SL_TRIGGER_BATCH_MAX, &t->batch_size, err,
+                           errlen) ||
+        !sl__json_take_u32(doc, "batch_window_ms", 0, SL_TRIGGER_WINDOW_MAX_MS,
+                           &t->batch_window_ms, err, errlen) ||
+        !sl__json_take_bool(doc, "report_batch_item_failures", &t->report_batch_item_failures, err,
                    errlen) ||
-        !take_u32(doc, "max_concurrency", 0, 1000, &t->max_concurrency, err, errlen) ||
-        !take_u32(doc, "retry_base_ms", 1, 3600000, &t->retry_base_ms, err, errlen) ||
-        !take_u32(doc, "retry_cap_ms", 1, 43200000, &t->retry_cap_ms, err, errlen) ||
-        !take_bool(doc, "enabled", &t->enabled, err, errlen))
+        !sl__json_take_u32(doc, "max_concurrency", 0, 1000, &t->max_concurrency, err, errlen) ||
+        !sl__json_take_u32(doc, "retry_base_ms", 1, 3600000, &t->retry_base_ms, err, errlen) ||
+        !sl__json_take_u32(doc, "retry_cap_ms", 1, 43200000, &t->retry_cap_ms, err, errlen) ||
+        !sl__json_take_bool(doc, "enabled", &t->enabled, err, errlen))
         return false;
     if (filter != NULL && !json_is_null(filter)) {
         char *text;

@@ -298,9 +298,9 @@ sl__native_output(const sl_native_req_t *r, const json_t *out, const sl_sqs_t *s
         json_t *failed = json_array();
         const json_t *entries = json_object_get(r->in, "Entries");
 
-        json_object_set_new(o, "deleted",
-                            json_integer((json_int_t)json_array_size(json_object_get(out,
-                                                                                     "Successful"))));
+        size_t deleted = json_array_size(json_object_get(out, "Successful"));
+
+        json_object_set_new(o, "deleted", json_integer((json_int_t)deleted));
         json_array_foreach(json_object_get(out, "Failed"), i, v) {
             long idx = strtol(json_string_value(json_object_get(v, "Id")), NULL, 10);
 

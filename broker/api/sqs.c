@@ -328,6 +328,21 @@ add_failed(json_t *failed, const char *id, const sl_api_err_t *e)
 
 /* ---- Queues ---- */
 
+/* Takes QueueUrl and reads the queue; cb continues the operation. */
+static bool
+get_queue(sl_sqs_call_t *c, sl_store_info_cb cb)
+{
+    int rc;
+
+    if (!take_queue(c))
+        return false;
+    if ((rc = sl_store_queue_get(c->svc->store, c->queue, cb, c)) != SL_OK)
+        return fail_store(c, rc);
+    c->store_pending++;
+    return true;
+}
+
+
 static bool
 queue_is_fifo_name(const char *q)
 {
@@ -674,14 +689,7 @@ on_got_attrs(void *arg, int status, const sl_queue_info_t *info)
 static bool
 op_get_queue_attributes(sl_sqs_call_t *c)
 {
-    int rc;
-
-    if (!take_queue(c))
-        return false;
-    if ((rc = sl_store_queue_get(c->svc->store, c->queue, on_got_attrs, c)) != SL_OK)
-        return fail_store(c, rc);
-    c->store_pending++;
-    return true;
+    return get_queue(c, on_got_attrs);
 }
 
 static void
@@ -758,14 +766,7 @@ on_got_tags(void *arg, int status, const sl_queue_info_t *info)
 static bool
 op_list_queue_tags(sl_sqs_call_t *c)
 {
-    int rc;
-
-    if (!take_queue(c))
-        return false;
-    if ((rc = sl_store_queue_get(c->svc->store, c->queue, on_got_tags, c)) != SL_OK)
-        return fail_store(c, rc);
-    c->store_pending++;
-    return true;
+    return get_queue(c, on_got_tags);
 }
 
 static bool
@@ -867,14 +868,7 @@ on_dlq_exists(void *arg, int status, const sl_queue_info_t *info)
 static bool
 op_list_dead_letter_source_queues(sl_sqs_call_t *c)
 {
-    int rc;
-
-    if (!take_queue(c))
-        return false;
-    if ((rc = sl_store_queue_get(c->svc->store, c->queue, on_dlq_exists, c)) != SL_OK)
-        return fail_store(c, rc);
-    c->store_pending++;
-    return true;
+    return get_queue(c, on_dlq_exists);
 }
 
 /* ---- Sending ---- */
