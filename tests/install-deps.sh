@@ -27,6 +27,7 @@ PKGS=(
     libevent-dev libhiredis-dev libmsgpack-dev librdkafka-dev libjansson-dev
     libyaml-dev libssl-dev libcmocka-dev uuid-dev
     awscli python3 python3-boto3 curl redis-server ca-certificates
+    g++ make autoconf automake libtool unzip libcurl4-openssl-dev python3-dev
 )
 # Node.js may come from elsewhere (nodesource ships npm inside its nodejs);
 # only ask Debian for it when node or npm is missing.
@@ -73,20 +74,30 @@ node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
 if [ "$node_major" -lt 20 ]; then
     say "warning: node $(node --version 2>/dev/null) is older than the 20 that @aws-sdk/client-sqs wants" >&2
 fi
-stamp="$JS_DIR/node_modules/.sluice-installed"
-if [ -f "$stamp" ] && [ "$stamp" -nt "$JS_DIR/package.json" ] &&
-   { [ ! -f "$JS_DIR/package-lock.json" ] || [ "$stamp" -nt "$JS_DIR/package-lock.json" ]; }; then
-    say "npm packages in tests/integration/js already installed; skipping npm"
-else
-    cd "$JS_DIR"
-    if [ -f package-lock.json ]; then
-        say "npm ci in tests/integration/js"
-        npm ci --no-audit --no-fund --loglevel=error </dev/null
+# npm_install DIR: npm ci (or install) there unless node_modules is newer than
+# package.json and the lock file.
+npm_install() {
+    local dir=$1 stamp="$1/node_modules/.sluice-installed"
+
+    if [ -f "$stamp" ] && [ "$stamp" -nt "$dir/package.json" ] &&
+       { [ ! -f "$dir/package-lock.json" ] || [ "$stamp" -nt "$dir/package-lock.json" ]; }; then
+        say "npm packages in ${dir#"$REPO_DIR"/} already installed; skipping npm"
+        return 0
+    fi
+    if [ -f "$dir/package-lock.json" ]; then
+        say "npm ci in ${dir#"$REPO_DIR"/}"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error </dev/null)
     else
-        say "npm install in tests/integration/js"
-        npm install --no-audit --no-fund --loglevel=error </dev/null
+        say "npm install in ${dir#"$REPO_DIR"/}"
+        (cd "$dir" && npm install --no-audit --no-fund --loglevel=error </dev/null)
     fi
     touch "$stamp"
-fi
+}
+
+# The AWS SDK for JavaScript v3 (SQS JSON protocol tests) and AWS's own Lambda
+# runtime interface client, aws-lambda-ric, which the process-function tests run
+# a Node.js handler with (it builds a native part, about 75 s the first time).
+npm_install "$JS_DIR"
+npm_install "$REPO_DIR/tests/integration/functions/node"
 
 say "done"
