@@ -425,7 +425,9 @@ handle_registry(sl_http_t *h, struct evhttp_request *req, const char *method, co
     }
     c = ctx_new(h, req, PROTO_REGISTRY);
     c->conn = evhttp_request_get_connection(req);
-    rest = strncmp(path, "/v1/functions", 13) == 0 ? path + 13 : path + 12;
+    /* "/v1/stats" is shorter than either prefix: rest stays "" for it. */
+    rest = strncmp(path, "/v1/functions", 13) == 0 ? path + 13
+         : strncmp(path, "/v1/triggers", 12) == 0  ? path + 12 : "";
     if (*rest == '/') {
         rest++;
         slash = strchr(rest, '/');
