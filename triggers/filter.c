@@ -1054,7 +1054,7 @@ static bool
 node_match(mctx_t *m, const fchild_t *k, const vent_t *v, size_t nv)
 {
     const json_t *hit_inline[VIEW_INLINE], **hit = hit_inline, *arr = NULL;
-    vent_t w_inline[VIEW_INLINE], *w = w_inline;
+    vent_t w_inline[VIEW_INLINE] = { { 0 } }, *w = w_inline;  /* zeroed for gcc -O3's sake */
     size_t i, nobj = 0, narr = 0, extra = 0, cap, nw;
     size_t start = (size_t)k->pathlen + 1;
     bool multi, ok, seen = false;

@@ -125,7 +125,8 @@ load(const char *dir, const char *name)
     json_error_t je;
     json_t *j;
 
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+        fail_msg("path too long: %s/%s", dir, name);
     if ((j = json_load_file(path, 0, &je)) == NULL)
         fail_msg("%s: %s", path, je.text);
     return j;

@@ -806,7 +806,7 @@ static sl_invoker_t *
 make_stub(const char *name, const char *port_file)
 {
     sl_function_spec_t s;
-    char cmd[PATH_MAX + 128];
+    char cmd[3 * PATH_MAX + 128];       /* the path appears three times */
 
     unlink(port_file);
     sl_function_spec_init(&s);
