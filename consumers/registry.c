@@ -485,8 +485,9 @@ sl_registry_function_logs(sl_registry_t *r, const char *name, sl_registry_cb cb,
 
     if (sl__strmap_get(&r->fns, name) == NULL)
         finish(q, SL_ENOTFOUND, NULL, "function %s does not exist", name);
-    else
-        finish(q, SL_OK, json_pack("{s:[]}", "lines"), NULL);
+    else    /* not kept yet: say so rather than answer an empty list */
+        finish(q, SL_EINVAL, NULL, "function logs are not kept yet; instances' output is in "
+               "the broker log as 'function output function=%s ...' lines", name);
 }
 
 /* ---- Triggers ---- */

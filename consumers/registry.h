@@ -32,7 +32,8 @@ void sl_registry_function_delete(sl_registry_t *r, const char *name, sl_registry
  * {"status":"ok"|"error"|..., "payload": <parsed JSON or string>, "duration_ms", ...}. */
 void sl_registry_function_invoke(sl_registry_t *r, const char *name, const char *payload,
                                  size_t len, sl_registry_cb cb, void *arg);
-/* Recent output lines of a function's instances: out is {"lines":[...]}. */
+/* Recent output lines of a function's instances: not kept yet, answers SL_EINVAL
+ * pointing at the broker log (where every line goes). */
 void sl_registry_function_logs(sl_registry_t *r, const char *name, sl_registry_cb cb, void *arg);
 void sl_registry_trigger_put(sl_registry_t *r, const json_t *doc, sl_registry_cb cb, void *arg);
 void sl_registry_trigger_list(sl_registry_t *r, sl_registry_cb cb, void *arg);
