@@ -67,7 +67,7 @@ struct req {
     sl_trigger_spec_t tspec;
     bool have_fspec, have_tspec;
     char name[128];
-    int64_t started_ms;
+    const char *kind;           /* "function" or "trigger" (static) */
 };
 
 /* ---- Completion ---- */
@@ -399,20 +399,36 @@ sl_registry_function_list(sl_registry_t *r, sl_registry_cb cb, void *arg)
     finish(q, SL_OK, out, NULL);
 }
 
+/* After the store dropped a function's or trigger's document (q->kind, q->name):
+ * stop what runs. A document already gone from the store but still running here
+ * (the store lost it) is stopped too and counts as deleted. */
 static void
-on_fn_deleted(void *arg, int status)
+on_deleted(void *arg, int status)
 {
     req_t *q = arg;
-    fn_t *f = sl__strmap_del(&q->r->fns, q->name);
+    bool is_fn = strcmp(q->kind, "function") == 0;
+    void *x = sl__strmap_del(is_fn ? &q->r->fns : &q->r->trgs, q->name);
 
-    if (f != NULL) {
-        fn_free(f);
-        sl_log(SL_LOG_INFO, "function deleted function=%s", q->name);
+    if (x != NULL) {
+        if (is_fn)
+            fn_free(x);
+        else
+            trg_free(x);
+        sl_log(SL_LOG_INFO, "%s deleted name=%s", q->kind, q->name);
     }
-    if (status != SL_OK && f == NULL)
-        finish(q, status, NULL, "function %s does not exist", q->name);
+    if (status != SL_OK && x == NULL)
+        finish(q, status, NULL, "%s %s does not exist", q->kind, q->name);
     else
         finish(q, SL_OK, json_object(), NULL);
+}
+
+static void
+delete_doc(req_t *q, const char *kind, const char *name)
+{
+    q->kind = kind;
+    snprintf(q->name, sizeof(q->name), "%s", name);
+    if (sl_store_meta_delete(q->r->store, kind, name, on_deleted, q) != SL_OK)
+        finish(q, SL_EBACKEND, NULL, "the store keeps no %s documents", kind);
 }
 
 void
@@ -423,7 +439,6 @@ sl_registry_function_delete(sl_registry_t *r, const char *name, sl_registry_cb c
     const char *id;
     void *v;
 
-    snprintf(q->name, sizeof(q->name), "%s", name);
     while (sl__strmap_next(&r->trgs, &pos, &id, &v)) {
         if (strcmp(((trg_t *)v)->spec.function, name) == 0) {
             finish(q, SL_EEXIST, NULL, "function %s is used by trigger %s; delete it first",
@@ -431,8 +446,7 @@ sl_registry_function_delete(sl_registry_t *r, const char *name, sl_registry_cb c
             return;
         }
     }
-    if (sl_store_meta_delete(r->store, "function", name, on_fn_deleted, q) != SL_OK)
-        finish(q, SL_EBACKEND, NULL, "the store keeps no function documents");
+    delete_doc(q, "function", name);
 }
 
 static const char *const outcome_names[] = {
@@ -606,30 +620,12 @@ sl_registry_trigger_list(sl_registry_t *r, sl_registry_cb cb, void *arg)
     finish(q, SL_OK, out, NULL);
 }
 
-static void
-on_trg_deleted(void *arg, int status)
-{
-    req_t *q = arg;
-    trg_t *t = sl__strmap_del(&q->r->trgs, q->name);
-
-    if (t != NULL) {
-        trg_free(t);
-        sl_log(SL_LOG_INFO, "trigger deleted trigger=%s", q->name);
-    }
-    if (status != SL_OK && t == NULL)
-        finish(q, status, NULL, "trigger %s does not exist", q->name);
-    else
-        finish(q, SL_OK, json_object(), NULL);
-}
-
 void
 sl_registry_trigger_delete(sl_registry_t *r, const char *id, sl_registry_cb cb, void *arg)
 {
     req_t *q = req_new(r, cb, arg);
 
-    snprintf(q->name, sizeof(q->name), "%s", id);
-    if (sl_store_meta_delete(r->store, "trigger", id, on_trg_deleted, q) != SL_OK)
-        finish(q, SL_EBACKEND, NULL, "the store keeps no trigger documents");
+    delete_doc(q, "trigger", id);
 }
 
 json_t *

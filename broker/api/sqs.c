@@ -631,30 +631,30 @@ on_done_empty(void *arg, int status)
         ok(c, json_object());
 }
 
+/* DeleteQueue and PurgeQueue: take QueueUrl, run one store operation, answer {}. */
 static bool
-op_delete_queue(sl_sqs_call_t *c)
+queue_op(sl_sqs_call_t *c, int (*op)(sl_store_t *, const char *, sl_store_done_cb, void *))
 {
     int rc;
 
     if (!take_queue(c))
         return false;
-    if ((rc = sl_store_queue_delete(c->svc->store, c->queue, on_done_empty, c)) != SL_OK)
+    if ((rc = op(c->svc->store, c->queue, on_done_empty, c)) != SL_OK)
         return fail_store(c, rc);
     c->store_pending++;
     return true;
 }
 
 static bool
+op_delete_queue(sl_sqs_call_t *c)
+{
+    return queue_op(c, sl_store_queue_delete);
+}
+
+static bool
 op_purge_queue(sl_sqs_call_t *c)
 {
-    int rc;
-
-    if (!take_queue(c))
-        return false;
-    if ((rc = sl_store_queue_purge(c->svc->store, c->queue, on_done_empty, c)) != SL_OK)
-        return fail_store(c, rc);
-    c->store_pending++;
-    return true;
+    return queue_op(c, sl_store_queue_purge);
 }
 
 static void
