@@ -2,6 +2,7 @@
  * flags), open the store, start the SQS service and the HTTP front end, apply
  * the queues the config declares, and run the loop until SIGINT/SIGTERM. */
 #include "api/sqs.h"
+#include "apply.h"
 #include "../consumers/registry.h"
 #include "config.h"
 #include "http.h"
@@ -52,18 +53,10 @@ typedef struct app {
     sl_metrics_t *metrics;
     sl_http_t *http;
     sl_registry_t *registry;
-    sl_config_t *cfg;
     int exit_code;
-    size_t applying;            /* config queues still being applied */
-    size_t registering;         /* config functions/triggers still being applied */
+    sl_apply_t *apply;          /* sluice.yaml being applied */
     bool stopping;
 } app_t;
-
-typedef struct apply {
-    app_t *app;
-    json_t *q;
-    bool retried;
-} apply_t;
 
 static void
 on_drained(void *arg)
@@ -92,135 +85,17 @@ on_signal(evutil_socket_t sig, short what, void *arg)
     sl_registry_shutdown(app->registry, on_drained, app);
 }
 
-/* ---- Functions and triggers from sluice.yaml, after the stored ones ---- */
-
-static void apply_config_triggers(app_t *app);
-
 static void
-on_registered(void *arg, int status, const char *msg, json_t *out)
+on_applied(void *arg, int status)
 {
     app_t *app = arg;
 
-    (void)out;
     if (status != SL_OK) {
-        sl_log(SL_LOG_ERROR, "config function/trigger failed status=%s msg=\"%s\"",
-               sl_strerror(status), msg ? msg : "");
         app->exit_code = 1;
         event_base_loopexit(app->base, NULL);
         return;
     }
-    if (--app->registering == 0 && app->cfg->triggers)
-        apply_config_triggers(app);
-}
-
-static void
-apply_config_triggers(app_t *app)
-{
-    size_t i;
-    json_t *t, *list = app->cfg->triggers;
-
-    app->cfg->triggers = NULL;      /* once */
-    json_array_foreach(list, i, t) {
-        app->registering++;
-        sl_registry_trigger_put(app->registry, t, on_registered, app);
-    }
-    json_decref(list);
-}
-
-static void
-on_registry_loaded(void *arg, int status)
-{
-    app_t *app = arg;
-    size_t i;
-    json_t *f;
-
-    if (status != SL_OK)
-        sl_log(SL_LOG_WARN, "stored functions not loaded status=%s", sl_strerror(status));
-    if (app->cfg->functions) {
-        json_array_foreach(app->cfg->functions, i, f) {
-            app->registering++;
-            sl_registry_function_put(app->registry, f, on_registered, app);
-        }
-    }
-    if (app->registering == 0 && app->cfg->triggers)
-        apply_config_triggers(app);
-}
-
-static void
-start_registry(app_t *app)
-{
-    sl_registry_load(app->registry, on_registry_loaded, app);
-}
-
-static void on_applied(void *arg, const sl_api_err_t *err, json_t *out);
-
-static void
-apply_queue(apply_t *a, const char *op)
-{
-    json_t *in = json_object();
-    const char *name = json_string_value(json_object_get(a->q, "name"));
-    json_t *attrs = json_object_get(a->q, "attributes");
-
-    if (strcmp(op, "CreateQueue") == 0) {
-        json_object_set_new(in, "QueueName", json_string(name));
-        if (json_object_get(a->q, "tags"))
-            json_object_set(in, "tags", json_object_get(a->q, "tags"));
-    } else {
-        json_object_set_new(in, "QueueUrl", json_string(name));
-    }
-    json_object_set(in, "Attributes", attrs ? attrs : json_object());
-    sl_sqs_call(a->app->sqs, op, in, NULL, on_applied, a);
-    json_decref(in);
-}
-
-static void
-on_applied(void *arg, const sl_api_err_t *err, json_t *out)
-{
-    apply_t *a = arg;
-    const char *name = json_string_value(json_object_get(a->q, "name"));
-
-    (void)out;
-    if (err && strcmp(err->shape, "QueueNameExists") == 0 && !a->retried) {
-        a->retried = true;          /* exists with other attributes: bring it in line */
-        apply_queue(a, "SetQueueAttributes");
-        return;
-    }
-    if (err) {
-        sl_log(SL_LOG_ERROR, "config queue failed queue=%s code=%s msg=\"%s\"", name, err->shape,
-               err->message);
-        a->app->exit_code = 1;
-        event_base_loopexit(a->app->base, NULL);
-    } else {
-        sl_log(SL_LOG_DEBUG, "config queue applied queue=%s", name);
-    }
-    if (--a->app->applying == 0 && !err)
-        start_registry(a->app);     /* triggers need their queues */
-    json_decref(a->q);
-    sl_free(a);
-}
-
-static void
-apply_config_queues(app_t *app, json_t *queues)
-{
-    size_t i;
-    json_t *q;
-
-    /* Dead-letter queues first, so redrive policies name queues that exist. */
-    for (int pass = 0; pass < 2; pass++) {
-        json_array_foreach(queues, i, q) {
-            const char *rp = json_string_value(json_object_get(json_object_get(q, "attributes"),
-                                                               "RedrivePolicy"));
-            apply_t *a;
-
-            if ((rp != NULL && *rp) != (pass == 1))
-                continue;
-            a = sl_calloc(1, sizeof(*a));
-            a->app = app;
-            a->q = json_incref(q);
-            app->applying++;
-            apply_queue(a, "CreateQueue");
-        }
-    }
+    sl_log(SL_LOG_DEBUG, "config applied retries=%u", sl_apply_retries(app->apply));
 }
 
 static void
@@ -338,13 +213,10 @@ main(int argc, char **argv)
         app.exit_code = 1;
         goto out;
     }
-    app.cfg = &cfg;
     app.registry = sl_registry_create(app.base, app.store, cfg.region, cfg.account);
     sl_http_set_registry(app.http, app.registry);
-    if (cfg.queues && json_array_size(cfg.queues))
-        apply_config_queues(&app, cfg.queues);
-    else
-        start_registry(&app);
+    app.apply = sl_apply_start(app.base, app.sqs, app.registry, cfg.queues, cfg.functions,
+                               cfg.triggers, on_applied, &app);
     sigint_ev = evsignal_new(app.base, SIGINT, on_signal, &app);
     sigterm_ev = evsignal_new(app.base, SIGTERM, on_signal, &app);
     event_add(sigint_ev, NULL);
@@ -367,6 +239,7 @@ main(int argc, char **argv)
     event_free(sigterm_ev);
 out:
     sl_http_destroy(app.http);
+    sl_apply_destroy(app.apply);
     sl_registry_destroy(app.registry);
     sl_sqs_destroy(app.sqs);
     sl_store_destroy(app.store);
