@@ -199,7 +199,7 @@ run_queue(item_t *it)
     } else {
         json_object_set_new(in, "QueueUrl", json_string(name));
     }
-    json_object_set(in, "Attributes", attrs ? attrs : json_object());
+    json_object_set_new(in, "Attributes", attrs ? json_incref(attrs) : json_object());
     it->call = sl_sqs_call(it->a->sqs, it->op, in, NULL, on_queue, it);
     json_decref(in);
 }
