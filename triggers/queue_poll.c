@@ -480,9 +480,8 @@ fail_items(sl_qpoll_t *p, batch_t *b, const char *why)
             continue;
         }
         vis[nvis].receipt = it->receipt;
-        vis[nvis].visibility_s = (sl_retry_backoff_ms(it->receive_count, p->spec.retry_base_ms,
-                                                      p->spec.retry_cap_ms, rnd64()) + 999) /
-                                 1000;
+        vis[nvis].visibility_ms = sl_retry_backoff_ms(it->receive_count, p->spec.retry_base_ms,
+                                                      p->spec.retry_cap_ms, rnd64());
         nvis++;
         p->st.retries++;
         if (nvis == sizeof(vis) / sizeof(vis[0])) {

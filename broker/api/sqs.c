@@ -1349,7 +1349,7 @@ receipt_batch(sl_sqs_call_t *c, bool vis)
         c->receipts[c->nitems] = r;
         if (vis) {
             c->vis[c->nitems].receipt = r;
-            c->vis[c->nitems].visibility_s = (uint32_t)t;
+            c->vis[c->nitems].visibility_ms = (uint32_t)t * 1000;
         }
         c->nitems++;
     }
@@ -1419,7 +1419,7 @@ op_change_message_visibility(sl_sqs_call_t *c)
                     "The request must contain the parameter VisibilityTimeout.");
     c->vis = sl_malloc(sizeof(*c->vis));
     c->vis[0].receipt = r;
-    c->vis[0].visibility_s = (uint32_t)t;
+    c->vis[0].visibility_ms = (uint32_t)t * 1000;
     if ((rc = sl_store_change_visibility(c->svc->store, c->queue, c->vis, 1, on_vis_changed, c)) !=
         SL_OK)
         return fail_store(c, rc);

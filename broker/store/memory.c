@@ -551,7 +551,7 @@ m_change_visibility(sl_store_t *s, const char *queue, const sl_vis_change_t *v, 
         for (size_t i = 0; i < n; i++) {
             bool vis;
 
-            o->rcs[i] = sl__mq_change_visibility(q, v[i].receipt, v[i].visibility_s, now, &vis);
+            o->rcs[i] = sl__mq_change_visibility(q, v[i].receipt, v[i].visibility_ms, now, &vis);
             wake |= vis;
         }
         arm_timer(ms);

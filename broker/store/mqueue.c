@@ -767,7 +767,7 @@ sl__mq_delete(sl_mq_t *q, const char *receipt, int64_t now_ms)
 }
 
 int
-sl__mq_change_visibility(sl_mq_t *q, const char *receipt, uint32_t vis_s, int64_t now_ms,
+sl__mq_change_visibility(sl_mq_t *q, const char *receipt, uint32_t vis_ms, int64_t now_ms,
                          bool *visible)
 {
     sl_mmsg_t *m;
@@ -779,10 +779,10 @@ sl__mq_change_visibility(sl_mq_t *q, const char *receipt, uint32_t vis_s, int64_
         return rc;
     if (m->state != MSG_INFLIGHT)
         return SL_ENOTFOUND;
-    if (vis_s == 0)
+    if (vis_ms == 0)
         *visible = set_state(q, m, MSG_VISIBLE, 0);
     else
-        sl__vheap_set(q->heap, &m->hn, now_ms + (int64_t)vis_s * 1000);
+        sl__vheap_set(q->heap, &m->hn, now_ms + (int64_t)vis_ms);
     return SL_OK;
 }
 

@@ -46,7 +46,7 @@ size_t sl__mq_receive(sl_mq_t *q, uint32_t max, int32_t vis_s, sl_mq_t *dlq, int
 /* SL_OK, SL_EPROTO (malformed or foreign receipt), SL_ENOTFOUND (gone or stale). */
 int sl__mq_delete(sl_mq_t *q, const char *receipt, int64_t now_ms);
 /* As delete; SL_ENOTFOUND also when not in flight. *visible set when it became visible. */
-int sl__mq_change_visibility(sl_mq_t *q, const char *receipt, uint32_t vis_s, int64_t now_ms,
+int sl__mq_change_visibility(sl_mq_t *q, const char *receipt, uint32_t vis_ms, int64_t now_ms,
                              bool *visible);
 void sl__mq_purge(sl_mq_t *q);
 /* Moves the message receipt names into dlq now, adding extra attributes.

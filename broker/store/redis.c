@@ -1034,7 +1034,7 @@ batch_submit(rstore_t *rs, sl_rscript_t script, const char *queue, const char *c
         sl__resp_str(&r, key);
         sl__resp_str(&r, ser);
         if (v)
-            sl__resp_i64(&r, v[i].visibility_s);
+            sl__resp_i64(&r, v[i].visibility_ms);
     }
     sl__rconn_submit(rs->conn, &r, on_batch, o);
     return SL_OK;

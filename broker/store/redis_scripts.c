@@ -613,7 +613,7 @@ static const char s_delete[] =
 
 static const char s_change_vis[] =
     PRELUDE
-    "-- ARGV: P, name, n, then per receipt: queue uid, key, serial, visibility seconds.\n"
+    "-- ARGV: P, name, n, then per receipt: queue uid, key, serial, visibility in ms.\n"
     "-- Reply as delete's; 1 also when the message is not in flight.\n"
     "local q = qopen(ARGV[2])\n"
     "if not q then return { 1 } end\n"
@@ -635,8 +635,8 @@ static const char s_change_vis[] =
     "        redis.call('ZREM', q.key .. ':inf', k)\n"
     "        surface(q, k, s, true)\n"
     "      else\n"
-    "        redis.call('ZADD', q.key .. ':inf', NOW + v * 1000, k)\n"
-    "        if NOW + v * 1000 < tonumber(old) then sooner = true end\n"
+    "        redis.call('ZADD', q.key .. ':inf', NOW + v, k)\n"
+    "        if NOW + v < tonumber(old) then sooner = true end\n"
     "      end\n"
     "    end\n"
     "  end\n"

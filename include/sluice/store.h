@@ -50,7 +50,9 @@ typedef struct sl_received {
 /* One change-visibility request inside a batch. */
 typedef struct sl_vis_change {
     const char *receipt;
-    uint32_t visibility_s;
+    uint32_t visibility_ms;         /* from now; 0: visible at once. Milliseconds, so a
+                                     * trigger's retry backoff is not rounded to seconds
+                                     * (the SQS API passes seconds * 1000). */
 } sl_vis_change_t;
 
 typedef struct sl_recv_opts {

@@ -376,7 +376,7 @@ test_async_rule_every_operation(void **state)
     assert_int_equal(r.n, 1);
     snprintf(receipt, sizeof(receipt), "%s", r.receipts[0]);
     vc.receipt = receipt;
-    vc.visibility_s = 5;
+    vc.visibility_ms = 5000;
     SUBMIT(&c, sl_store_change_visibility(fx.s, "q", &vc, 1, on_batch, &c));
     wait_for(&c);
     receipts[0] = receipt;
@@ -873,9 +873,9 @@ test_change_visibility_through_store(void **state)
     pump();
     fx.notified = 0;
     v[0].receipt = receipt;
-    v[0].visibility_s = 0;
+    v[0].visibility_ms = 0;
     v[1].receipt = "garbage";
-    v[1].visibility_s = 0;
+    v[1].visibility_ms = 0;
     fx.in_submit = true;
     SUBMIT(&c, sl_store_change_visibility(fx.s, "q", v, 2, on_batch, &c));
     fx.in_submit = false;

@@ -372,7 +372,7 @@ test_change_visibility(void **state)
 {
     sl_vheap_t heap;
     sl_mq_t *q;
-    batch_t b;
+    batch_t b, b2;
     bool vis = true;
 
     (void)state;
@@ -387,10 +387,10 @@ test_change_visibility(void **state)
     assert_counts(q, 1, 1, 0);
     assert_true(sl__mq_has_visible(q));
     /* Now not in flight: same receipt, ENOTFOUND. */
-    assert_int_equal(sl__mq_change_visibility(q, b.r[0], 10, T0 + 11, &vis), SL_ENOTFOUND);
+    assert_int_equal(sl__mq_change_visibility(q, b.r[0], 10 * SEC, T0 + 11, &vis), SL_ENOTFOUND);
     assert_false(vis);
     /* Extend the other: still hidden after its original 30 s, visible at the new end. */
-    assert_int_equal(sl__mq_change_visibility(q, b.r[1], 100, T0 + 20 * SEC, &vis), SL_OK);
+    assert_int_equal(sl__mq_change_visibility(q, b.r[1], 100 * SEC, T0 + 20 * SEC, &vis), SL_OK);
     assert_false(vis);
     batch_release(&b);
     assert_int_equal(recv_batch(q, 10, 200, NULL, T0 + 20 * SEC, &b), 1);   /* "a", 200 s */
@@ -404,11 +404,19 @@ test_change_visibility(void **state)
     /* Shorten: visible at the new, earlier deadline. */
     assert_int_equal(recv_batch(q, 1, -1, NULL, T0 + 121 * SEC, &b), 1);
     assert_string_equal(bm(&b, 0)->body, "b");
-    assert_int_equal(sl__mq_change_visibility(q, b.r[0], 1, T0 + 122 * SEC, &vis), SL_OK);
+    assert_int_equal(sl__mq_change_visibility(q, b.r[0], 1 * SEC, T0 + 122 * SEC, &vis), SL_OK);
     tick(&heap, T0 + 122999);
     assert_counts(q, 0, 2, 0);
     tick(&heap, T0 + 123 * SEC);
     assert_counts(q, 1, 1, 0);
+    /* Milliseconds are kept, not rounded to seconds (a trigger's retry backoff). */
+    assert_int_equal(recv_batch(q, 1, -1, NULL, T0 + 124 * SEC, &b2), 1);
+    assert_int_equal(sl__mq_change_visibility(q, b2.r[0], 250, T0 + 124 * SEC, &vis), SL_OK);
+    tick(&heap, T0 + 124 * SEC + 249);
+    assert_counts(q, 0, 2, 0);
+    tick(&heap, T0 + 124 * SEC + 250);
+    assert_counts(q, 1, 1, 0);
+    batch_release(&b2);
     batch_release(&b);
     finish(&heap, q, NULL);
 }
@@ -1399,7 +1407,9 @@ test_differential_random(void **state)
         } else if (what < 72 && nring > 0) {                 /* change visibility */
             mreceipt_t *r = &ring[rnd(&st) % (nring < RING ? nring : RING)];
             mmodel_t *m = model_find_mid(r->mid);
-            uint32_t vis = (uint32_t)(rnd(&st) % 6);
+            /* Whole seconds, and now and then a few milliseconds. */
+            uint32_t vis = rnd(&st) % 4 == 0 ? (uint32_t)(rnd(&st) % 1500)
+                                             : (uint32_t)(rnd(&st) % 6) * SEC;
             int want = m != NULL && m->receives == r->serial && m->state == M_INFLIGHT
                      ? SL_OK : SL_ENOTFOUND;
             bool visible;
@@ -1408,7 +1418,7 @@ test_differential_random(void **state)
             /* Handing back a message whose retention already ended would leave it on
              * the ready list until a receive walks past it; the model keeps away. */
             if (vis == 0 && m != NULL && m->expire <= now)
-                vis = 1;
+                vis = SEC;
             rc = sl__mq_change_visibility(q, r->r, vis, now, &visible);
             if (rc != want)
                 fail_msg("seed=%llu op=%d: change visibility returned %d, model %d",
@@ -1418,7 +1428,7 @@ test_differential_random(void **state)
                 if (vis == 0)
                     m->state = M_VISIBLE;
                 else
-                    m->deadline = now + (int64_t)vis * SEC;
+                    m->deadline = now + (int64_t)vis;
             }
         } else if (what < 74) {                              /* malformed receipt */
             bool visible;

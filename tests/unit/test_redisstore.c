@@ -648,9 +648,9 @@ delete_one(sl_store_t *s, const char *q, const char *receipt)
 }
 
 static int
-change_vis(sl_store_t *s, const char *q, const char *receipt, uint32_t vis)
+change_vis(sl_store_t *s, const char *q, const char *receipt, uint32_t vis_ms)
 {
-    sl_vis_change_t v = { receipt, vis };
+    sl_vis_change_t v = { receipt, vis_ms };
     waiter_t w = { 0 };
     int rc;
 
@@ -884,21 +884,21 @@ test_visibility_and_stale_receipts(void **state)
     assert_string_not_equal(r1.msgs[0].receipt, r2.msgs[0].receipt);
     /* The first receipt went stale with the second receive. */
     assert_int_equal(delete_one(s, "v", r1.msgs[0].receipt), SL_ENOTFOUND);
-    assert_int_equal(change_vis(s, "v", r1.msgs[0].receipt, 10), SL_ENOTFOUND);
-    assert_int_equal(change_vis(s, "v", "not-a-receipt", 10), SL_EPROTO);
+    assert_int_equal(change_vis(s, "v", r1.msgs[0].receipt, 10000), SL_ENOTFOUND);
+    assert_int_equal(change_vis(s, "v", "not-a-receipt", 10000), SL_EPROTO);
     /* Back to visible at once. */
     assert_int_equal(change_vis(s, "v", r2.msgs[0].receipt, 0), SL_OK);
     assert_counts(s, "v", 1, 0, 0);
     /* Not in flight any more: changing its visibility is refused. */
-    assert_int_equal(change_vis(s, "v", r2.msgs[0].receipt, 10), SL_ENOTFOUND);
+    assert_int_equal(change_vis(s, "v", r2.msgs[0].receipt, 10000), SL_ENOTFOUND);
     receive(s, "v", 1, 30, &r3);
     assert_int_equal(r3.n, 1);
     assert_int_equal(r3.msgs[0].rc, 3);
-    /* Extend, then shorten. */
-    assert_int_equal(change_vis(s, "v", r3.msgs[0].receipt, 60), SL_OK);
-    assert_int_equal(change_vis(s, "v", r3.msgs[0].receipt, 1), SL_OK);
+    /* Extend, then shorten, to less than a second: milliseconds are kept. */
+    assert_int_equal(change_vis(s, "v", r3.msgs[0].receipt, 60000), SL_OK);
+    assert_int_equal(change_vis(s, "v", r3.msgs[0].receipt, 300), SL_OK);
     assert_counts(s, "v", 0, 1, 0);
-    run_for(1150);
+    run_for(450);
     assert_counts(s, "v", 1, 0, 0);
     /* A receipt still deletes its message after it became visible (not received again). */
     assert_int_equal(delete_one(s, "v", r3.msgs[0].receipt), SL_OK);
