@@ -243,7 +243,11 @@ sl__sqs_msgin_parse(const json_t *o, bool fifo_name, sl_sqs_msgin_t *m, sl_api_e
     long long delay = -1;
     bool ok;
 
-    memset(m, 0, sizeof(*m));
+    /* Everything but attrs[], which is filled up to in.nattrs. */
+    memset(&m->in, 0, sizeof(m->in));
+    memset(m->decoded, 0, sizeof(m->decoded));
+    m->dedup_hash[0] = '\0';
+    m->md5_sys[0] = '\0';
     m->in.delay_s = -1;
     if (!json_is_string(body) || json_string_length(body) == 0) {
         sl_api_err_set(err, &SL_ERR_MISSING_PARAM,
