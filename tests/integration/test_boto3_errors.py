@@ -213,6 +213,14 @@ class TestQueryErrors(ErrCase):
         self.expect("AWS.SimpleQueueService.InvalidBatchEntryId",
                     self.sqs.delete_message_batch, QueueUrl=self.url,
                     Entries=[{"Id": "x" * 81, "ReceiptHandle": "rh"}])
+        # A repeat further on than the next entry; the longest id allowed (80).
+        self.expect("AWS.SimpleQueueService.BatchEntryIdsNotDistinct",
+                    self.sqs.send_message_batch, QueueUrl=self.url,
+                    Entries=[{"Id": i, "MessageBody": "1"} for i in ("a", "b", "c", "b")])
+        other = self.sqs.create_queue(QueueName="batch-ids-ok")["QueueUrl"]
+        ok = self.sqs.send_message_batch(QueueUrl=other, Entries=[
+            {"Id": "A-z_9" + "x" * 75, "MessageBody": "1"}, {"Id": "-", "MessageBody": "2"}])
+        self.assertEqual(sorted(e["Id"] for e in ok["Successful"]), ["-", "A-z_9" + "x" * 75])
         big = [{"Id": "e%d" % i, "MessageBody": "z" * 30000} for i in range(10)]
         self.expect("AWS.SimpleQueueService.BatchRequestTooLong",
                     self.sqs.send_message_batch, QueueUrl=self.url, Entries=big)
