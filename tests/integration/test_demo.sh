@@ -29,4 +29,19 @@ out=$(bash "$REPO/deploy/demo.sh" "$BUILD" 2>&1) || { echo "$out"; fail "deploy/
 echo "$out" | tail -n 25
 echo "$out" | grep -q 'order handled: order-20' || fail "the function's output is not in the broker log"
 echo "$out" | grep -q '"sluice.error"' || fail "the dead letter carries no sluice.error"
-echo "PASS: the demo handles every order and dead-letters the poisoned one"
+
+# deploy/redis-dev.sh, the README's one command for Redis: a queue created through it
+# is in Redis, and in Redis's append-only file.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+RP=$(free_port); SP=$(free_port); DEV=$(mktemp -d)
+REDIS_PORT=$RP SLUICE_REDIS_DIR=$DEV BUILD_DIR=$BUILD bash "$REPO/deploy/redis-dev.sh" \
+    --listen "127.0.0.1:$SP" >"$DEV/out.log" 2>&1 &
+DEVPID=$!
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$SP/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+"$BUILD/sluice" --endpoint "http://127.0.0.1:$SP" queue create devq >/dev/null
+keys=$(redis-cli -p "$RP" --scan --pattern 'sluice:q:devq*' | wc -l)
+kill -TERM $DEVPID; wait $DEVPID || true
+grep -rqs devq "$DEV/appendonlydir" || { cat "$DEV/out.log"; fail "redis-dev.sh: devq not in the AOF"; }
+rm -rf "$DEV"
+[ "$keys" -gt 0 ] || fail "redis-dev.sh: no keys for the queue in Redis"
+echo "PASS: the demo handles every order and dead-letters the poisoned one; redis-dev.sh stores in Redis"
