@@ -4,6 +4,7 @@
 
 #include "api/sqs.h"
 #include "../consumers/registry.h"
+#include "../consumers/retry.h"
 #include "sluice/error.h"
 #include "sluice/log.h"
 #include "sluice/mem.h"
@@ -11,8 +12,9 @@
 #include <event2/event.h>
 #include <string.h>
 
-#define BACKOFF_FIRST_MS 100
-#define BACKOFF_MAX_MS 5000
+/* Waits for the store: sl_retry_backoff_ms without its jitter, 100 ms doubling to 5 s. */
+#define BACKOFF_BASE_MS 200
+#define BACKOFF_CAP_MS 10000
 
 /* The steps, in order. */
 typedef enum {
@@ -37,21 +39,21 @@ struct sl_apply {
     void *arg;
     step_t step;
     size_t pending;             /* items of the current step not finished */
-    unsigned retries;
     int status;                 /* first hard failure */
     item_t *items;              /* every live item, for destroy */
     struct event *kick;         /* starts the first step off the caller's stack */
 };
 
+/* One queue, function or trigger of the current step (a->step: steps run one at a
+ * time, so every live item belongs to it). */
 struct item {
     sl_apply_t *a;
     item_t *next, *prev;
-    step_t step;
     json_t *doc;                /* a queue, function or trigger (borrowed); NULL: load */
     const char *op;             /* queues: CreateQueue, then SetQueueAttributes */
     sl_sqs_call_t *call;
     struct event *timer;
-    int backoff_ms;
+    uint32_t attempts;          /* tries that found the store unavailable */
 };
 
 static void run_item(item_t *it);
@@ -61,7 +63,7 @@ static void finish(sl_apply_t *a);
 static const char *
 item_name(const item_t *it)
 {
-    const char *key = it->step == STEP_TRIGGERS ? "function" : "name";
+    const char *key = it->a->step == STEP_TRIGGERS ? "function" : "name";
     const char *n = json_string_value(json_object_get(it->doc, key));
 
     return n ? n : "?";
@@ -135,18 +137,13 @@ on_retry_timer(evutil_socket_t fd, short what, void *arg)
 static void
 retry_later(item_t *it, const char *why)
 {
-    struct timeval tv;
+    uint32_t ms = sl_retry_backoff_ms(++it->attempts, BACKOFF_BASE_MS, BACKOFF_CAP_MS, 0);
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
-    it->backoff_ms = it->backoff_ms ? it->backoff_ms * 2 : BACKOFF_FIRST_MS;
-    if (it->backoff_ms > BACKOFF_MAX_MS)
-        it->backoff_ms = BACKOFF_MAX_MS;
-    it->a->retries++;
-    sl_log(SL_LOG_WARN, "config waits for the store what=%s name=%s retry_ms=%d error=\"%s\"",
-           step_name(it->step), it->doc ? item_name(it) : "-", it->backoff_ms, why);
+    sl_log(SL_LOG_WARN, "config waits for the store what=%s name=%s retry_ms=%u error=\"%s\"",
+           step_name(it->a->step), it->doc ? item_name(it) : "-", ms, why);
     if (it->timer == NULL)
         it->timer = evtimer_new(it->a->base, on_retry_timer, it);
-    tv.tv_sec = it->backoff_ms / 1000;
-    tv.tv_usec = (it->backoff_ms % 1000) * 1000;
     evtimer_add(it->timer, &tv);
 }
 
@@ -231,7 +228,7 @@ on_registered(void *arg, int status, const char *msg, json_t *out)
         return;
     }
     if (status != SL_OK) {
-        sl_log(SL_LOG_ERROR, "config %s failed name=%s status=%s msg=\"%s\"", step_name(it->step),
+        sl_log(SL_LOG_ERROR, "config %s failed name=%s status=%s msg=\"%s\"", step_name(it->a->step),
                item_name(it), sl_strerror(status), msg ? msg : "");
         item_done(it, status);
         return;
@@ -242,7 +239,7 @@ on_registered(void *arg, int status, const char *msg, json_t *out)
 static void
 run_item(item_t *it)
 {
-    switch (it->step) {
+    switch (it->a->step) {
     case STEP_PLAIN_QUEUES:
     case STEP_REDRIVEN_QUEUES:
         run_queue(it);
@@ -267,7 +264,6 @@ add_item(sl_apply_t *a, json_t *doc)
     item_t *it = sl_calloc(1, sizeof(*it));
 
     it->a = a;
-    it->step = a->step;
     it->doc = doc;
     it->op = "CreateQueue";
     it->next = a->items;
@@ -290,38 +286,19 @@ step_docs(sl_apply_t *a)
     }
 }
 
-/* Runs the steps in order until one has items in flight. Items that finish at once may
- * end their step before the loop below has started them all, so a step's items are
- * created first and run after, with the step held open meanwhile. */
+/* Runs the steps in order until one has items in flight. The step is held open
+ * (pending + 1) while its items start, so an item that finishes at once cannot end it
+ * before the rest have started. The load step has one item without a document. */
 static void
 next_step(sl_apply_t *a)
 {
-    while (a->step < STEP_DONE) {
-        json_t *docs;
-        size_t i, n;
-        item_t **run;
+    while (++a->step < STEP_DONE) {
+        json_t *docs = step_docs(a);
+        size_t n = a->step == STEP_LOAD ? 1 : json_array_size(docs);
 
-        a->step++;
-        if (a->step == STEP_DONE)
-            break;
-        if (a->step == STEP_LOAD) {
-            a->pending++;
-            run_item(add_item(a, NULL));
-            if (--a->pending > 0)
-                return;
-            continue;
-        }
-        docs = step_docs(a);
-        n = json_array_size(docs);
-        if (n == 0)
-            continue;
-        run = sl_calloc(n, sizeof(*run));
-        for (i = 0; i < n; i++)
-            run[i] = add_item(a, json_array_get(docs, i));
         a->pending++;
-        for (i = 0; i < n; i++)
-            run_item(run[i]);
-        sl_free(run);
+        for (size_t i = 0; i < n; i++)
+            run_item(add_item(a, json_array_get(docs, i)));
         if (--a->pending > 0)
             return;
         if (a->status != SL_OK)
@@ -368,12 +345,6 @@ sl_apply_start(struct event_base *base, struct sl_sqs *sqs, struct sl_registry *
     a->kick = evtimer_new(base, on_kick, a);
     evtimer_add(a->kick, &now);
     return a;
-}
-
-unsigned
-sl_apply_retries(const sl_apply_t *a)
-{
-    return a->retries;
 }
 
 void

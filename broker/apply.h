@@ -5,7 +5,7 @@
  *
  * A step that fails because the store is unavailable (Redis not up yet, or restarting:
  * HTTP 503 from the SQS layer, SL_EBACKEND or SL_ETIMEDOUT from the registry) is retried
- * after a backoff that doubles from 100 ms to 5 s, logged at warn on each try, so a
+ * after a backoff that doubles from 100 ms to 5 s (consumers/retry.h), logged at warn on each try, so a
  * broker started before its Redis comes up anyway. Any other failure (a queue attribute
  * the SQS layer refuses, a trigger naming no function) ends the application with an
  * error. Everything runs on the loop; the broker serves requests meanwhile.
@@ -30,9 +30,6 @@ typedef void (*sl_apply_done_cb)(void *arg, int status);
 sl_apply_t *sl_apply_start(struct event_base *base, struct sl_sqs *sqs,
                            struct sl_registry *reg, json_t *queues, json_t *functions,
                            json_t *triggers, sl_apply_done_cb done, void *arg);
-
-/* Steps applied that had to wait for the store (0 when it was there at once). */
-unsigned sl_apply_retries(const sl_apply_t *a);
 
 /* Cancels what is still pending (no callback runs after this) and frees. NULL: no-op.
  * Safe from inside done. */

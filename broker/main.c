@@ -95,7 +95,7 @@ on_applied(void *arg, int status)
         event_base_loopexit(app->base, NULL);
         return;
     }
-    sl_log(SL_LOG_DEBUG, "config applied retries=%u", sl_apply_retries(app->apply));
+    sl_log(SL_LOG_DEBUG, "config applied");
 }
 
 static void
