@@ -70,7 +70,8 @@ struct sl_sqs_call {
     json_t *failed;
     sl_sqs_msgin_t *msgs;
     size_t nmsgs;
-    const char **ids;               /* entry Id per store item */
+    const char *entry_ids[BATCH_MAX];   /* each entry's Id, as take_entries checked them */
+    const char *ids[BATCH_MAX];     /* entry Id per store item */
     const char **receipts;
     sl_vis_change_t *vis;
     size_t nitems;
@@ -141,7 +142,6 @@ call_free(sl_sqs_call_t *c)
     for (size_t i = 0; i < c->nmsgs; i++)
         sl__sqs_msgin_deinit(&c->msgs[i]);
     sl_free(c->msgs);
-    sl_free(c->ids);
     sl_free(c->receipts);
     sl_free(c->vis);
     json_decref(c->out);
@@ -283,7 +283,6 @@ static json_t *
 take_entries(sl_sqs_call_t *c)
 {
     json_t *entries = json_object_get(c->in, "Entries"), *e;
-    const char *ids[BATCH_MAX];
     size_t i;
 
     if (entries == NULL || (json_is_array(entries) && json_array_size(entries) == 0)) {
@@ -311,12 +310,12 @@ take_entries(sl_sqs_call_t *c)
             return NULL;
         }
         for (size_t k = 0; k < i; k++) {
-            if (strcmp(id, ids[k]) == 0) {
+            if (strcmp(id, c->entry_ids[k]) == 0) {
                 fail(c, &SL_ERR_IDS_NOT_DISTINCT, "Id %s repeated.", id);
                 return NULL;
             }
         }
-        ids[i] = id;
+        c->entry_ids[i] = id;
     }
     return entries;
 }
@@ -1031,17 +1030,16 @@ collect_batch(sl_sqs_call_t *c, const json_t *entries, sl_msg_in_t *ins)
 
     /* Not zeroed: sl__sqs_msgin_parse initialises what it uses (~700 B each). */
     c->msgs = sl_malloc(json_array_size(entries) * sizeof(*c->msgs));
-    c->ids = sl_calloc(json_array_size(entries), sizeof(*c->ids));
     json_array_foreach(entries, i, en) {
         sl_sqs_msgin_t *m = &c->msgs[c->nmsgs];
         sl_api_err_t e;
 
         if (!sl__sqs_msgin_parse(en, queue_is_fifo_name(c->queue), m, &e)) {
             sl__sqs_msgin_deinit(m);
-            add_failed(c->failed, json_string_value(json_object_get(en, "Id")), &e);
+            add_failed(c->failed, c->entry_ids[i], &e);
             continue;
         }
-        c->ids[c->nmsgs] = json_string_value(json_object_get(en, "Id"));
+        c->ids[c->nmsgs] = c->entry_ids[i];
         c->nmsgs++;
     }
     for (size_t k = 0; k < c->nmsgs; k++)
@@ -1331,12 +1329,11 @@ receipt_batch(sl_sqs_call_t *c, bool vis)
     if (!take_queue(c) || (entries = take_entries(c)) == NULL)
         return false;
     c->failed = json_array();
-    c->ids = sl_calloc(json_array_size(entries), sizeof(*c->ids));
     c->receipts = sl_calloc(json_array_size(entries), sizeof(*c->receipts));
     if (vis)
         c->vis = sl_calloc(json_array_size(entries), sizeof(*c->vis));
     json_array_foreach(entries, i, en) {
-        const char *id = json_string_value(json_object_get(en, "Id"));
+        const char *id = c->entry_ids[i];
         const char *r = json_string_value(json_object_get(en, "ReceiptHandle"));
         long long t = 0;
         sl_api_err_t e;
