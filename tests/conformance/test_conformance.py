@@ -12,7 +12,6 @@ import os
 import sys
 import time
 import unittest
-import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
@@ -23,7 +22,7 @@ from botocore.config import Config  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
 BROKER = None
-STORE = None
+REDIS = None
 
 
 def sqs():
@@ -32,20 +31,7 @@ def sqs():
                                       read_timeout=30))
 
 
-def counts(c, url):
-    a = c.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    return (int(a["ApproximateNumberOfMessages"]), int(a["ApproximateNumberOfMessagesNotVisible"]),
-            int(a["ApproximateNumberOfMessagesDelayed"]))
-
-
-def wait_for(pred, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    return pred()
+counts = broker.counts
 
 
 class Conformance(unittest.TestCase):
@@ -63,7 +49,7 @@ class Conformance(unittest.TestCase):
         c.delete_message(QueueUrl=url, ReceiptHandle=got["Messages"][0]["ReceiptHandle"])
         self.assertEqual(counts(c, url), (2, 2, 1))
         # Visibility ends, the delay ends: everything left is visible again.
-        self.assertEqual(wait_for(lambda: counts(c, url) == (5, 0, 0), 10), True)
+        broker.wait_until(lambda: counts(c, url) == (5, 0, 0), 10, "everything visible again")
 
     def test_receive_count_and_first_receive_time(self):
         c = sqs()
@@ -72,9 +58,9 @@ class Conformance(unittest.TestCase):
         c.send_message(QueueUrl=url, MessageBody="again and again")
         firsts = set()
         for n in (1, 2, 3):
-            m = wait_for(lambda: c.receive_message(
-                QueueUrl=url, VisibilityTimeout=0, AttributeNames=["All"]).get("Messages"), 5)
-            self.assertTrue(m)
+            m = broker.wait_until(lambda: c.receive_message(
+                QueueUrl=url, VisibilityTimeout=0, AttributeNames=["All"]).get("Messages"), 5,
+                "receive %d" % n)
             attrs = m[0]["Attributes"]
             self.assertEqual(attrs["ApproximateReceiveCount"], str(n))
             self.assertGreaterEqual(int(attrs["SentTimestamp"]), t_send - 2000)
@@ -110,8 +96,8 @@ class Conformance(unittest.TestCase):
         self.assertEqual([m["Body"] for m in first], ["g0", "g1", "g2"])
         # Nothing of the group while its head is in flight; then the same head again.
         self.assertNotIn("Messages", c.receive_message(QueueUrl=url, MaxNumberOfMessages=10))
-        again = wait_for(lambda: c.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
-                         .get("Messages"), 5)
+        again = broker.wait_until(lambda: c.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10).get("Messages"), 5, "the group's head again")
         self.assertEqual([m["Body"] for m in again], ["g%d" % i for i in range(6)])
 
     def test_z_retention_drops_expired_messages(self):
@@ -129,50 +115,21 @@ class Conformance(unittest.TestCase):
         # visibility ends, and is dropped then instead of surfacing.
         self.assertNotIn("Messages", c.receive_message(QueueUrl=url, MaxNumberOfMessages=10))
         self.assertEqual(counts(c, url)[0], 0)
-        self.assertEqual(wait_for(lambda: counts(c, url) == (0, 0, 0), 10), True)
+        broker.wait_until(lambda: counts(c, url) == (0, 0, 0), 10, "the expired message gone")
         self.assertNotIn("Messages", c.receive_message(QueueUrl=url, MaxNumberOfMessages=10))
         c.send_message(QueueUrl=url, MessageBody="fresh")
         got = c.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
         self.assertEqual([m["Body"] for m in got], ["fresh"])
 
 def main():
-    global BROKER, STORE
-    args = sys.argv[1:]
-    if len(args) != 3 or args[1] != "--store" or args[2] not in ("memory", "redis"):
+    # BUILD_DIR --store memory|redis: broker.main runs these tests against one sluiced,
+    # on a private redis-server when SLUICE_IT_STORE=redis.
+    if len(sys.argv) != 4 or sys.argv[2] != "--store" or sys.argv[3] not in ("memory", "redis"):
         print("usage: %s BUILD_DIR --store memory|redis" % sys.argv[0], file=sys.stderr)
         sys.exit(2)
-    build = os.path.abspath(args[0])
-    STORE = args[2]
-    broker.isolate_aws_env()
-    warnings.simplefilter("ignore", ResourceWarning)
-    sys.warnoptions.append("ignore::ResourceWarning")
-    redis = None
-    extra = []
-    if STORE == "redis":
-        from redis_server import RedisServer, have_redis_server
-        if not have_redis_server():
-            print("SKIP: redis-server is not installed", file=sys.stderr)
-            sys.exit(77)
-        redis = RedisServer().start()
-        extra = ["--store", redis.url]
-    BROKER = broker.Broker(build, extra)
-    ok = False
-    try:
-        BROKER.start()
-        prog = unittest.main(argv=[sys.argv[0]], exit=False, verbosity=2)
-        ok = prog.result.wasSuccessful() and BROKER.alive()
-    finally:
-        BROKER.stop()
-        for p in BROKER.problems():
-            print("FAIL: %s" % p, file=sys.stderr)
-            ok = False
-        if not ok:
-            print("sluiced log (last lines, %s):\n%s" % (BROKER.log_path, BROKER.log_tail()),
-                  file=sys.stderr)
-        BROKER.cleanup(keep=not ok)
-        if redis:
-            redis.cleanup()
-    sys.exit(0 if ok else 1)
+    os.environ["SLUICE_IT_STORE"] = sys.argv[3]
+    del sys.argv[2:]
+    broker.main(sys.modules[__name__])
 
 
 if __name__ == "__main__":

@@ -53,6 +53,49 @@ def isolate_aws_env():
     })
 
 
+def setup(redis=False):
+    """The common start of a test script whose argv is BUILD_DIR [...]: AWS settings
+    isolated, botocore's pooled-socket warnings off. Returns the build dir, and with
+    redis=True also a private redis-server (stopped at exit); exits 77 (skipped) when
+    redis-server is not installed, 2 without a build dir."""
+    if len(sys.argv) < 2:
+        print("usage: %s BUILD_DIR [...]" % sys.argv[0], file=sys.stderr)
+        sys.exit(2)
+    isolate_aws_env()
+    # botocore keeps pooled sockets open until exit; not what these tests check
+    # (unittest leaves the filters alone when sys.warnoptions is set)
+    warnings.simplefilter("ignore", ResourceWarning)
+    sys.warnoptions.append("ignore::ResourceWarning")
+    build_dir = os.path.abspath(sys.argv[1])
+    if not redis:
+        return build_dir, None
+    from redis_server import RedisServer, have_redis_server
+    if not have_redis_server():
+        print("SKIP: redis-server is not installed", file=sys.stderr)
+        sys.exit(77)
+    server = RedisServer().start()
+    atexit.register(server.cleanup)
+    return build_dir, server
+
+
+def counts(client, url):
+    """(visible, in flight, delayed) of a queue, through GetQueueAttributes."""
+    a = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return (int(a["ApproximateNumberOfMessages"]), int(a["ApproximateNumberOfMessagesNotVisible"]),
+            int(a["ApproximateNumberOfMessagesDelayed"]))
+
+
+def wait_until(cond, timeout=20.0, what="condition"):
+    """cond()'s first true value within timeout s; AssertionError after it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -274,28 +317,10 @@ def query_error(data):
 
 def main(module):
     """Run `module`'s unittest cases against one broker; argv: BUILD_DIR [REPO_DIR]."""
-    if len(sys.argv) < 2:
-        print("usage: %s BUILD_DIR [REPO_DIR]" % sys.argv[0], file=sys.stderr)
-        sys.exit(2)
-    isolate_aws_env()
-    # botocore keeps pooled sockets open until exit; not what these tests check
-    # (unittest leaves the filters alone when sys.warnoptions is set)
-    warnings.simplefilter("ignore", ResourceWarning)
-    sys.warnoptions.append("ignore::ResourceWarning")
-    build_dir = os.path.abspath(sys.argv[1])
     # The conformance runs (tests/conformance/README.md) set SLUICE_IT_STORE=redis:
     # the same tests then run against a private redis-server.
-    redis = None
-    extra = []
-    if os.environ.get("SLUICE_IT_STORE") == "redis":
-        from redis_server import RedisServer, have_redis_server
-        if not have_redis_server():
-            print("SKIP: redis-server not installed", file=sys.stderr)
-            sys.exit(77)
-        redis = RedisServer()
-        redis.start()
-        atexit.register(redis.cleanup)
-        extra = ["--store", redis.url]
+    build_dir, redis = setup(redis=os.environ.get("SLUICE_IT_STORE") == "redis")
+    extra = ["--store", redis.url] if redis else []
     broker = Broker(build_dir, extra)
     module.REDIS = redis
     try:

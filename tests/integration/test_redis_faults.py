@@ -7,23 +7,23 @@
 - Two sluiced on one Redis, each with several receivers polling one queue while
   messages are being sent through both, never hand the same message out twice
   within its visibility timeout, and every acknowledged message is handed out.
-- A sluiced started before its Redis applies its sluice.yaml queues once Redis
-  comes up (it retries instead of exiting).
+- A sluiced started before its Redis applies its sluice.yaml queues, functions and
+  triggers once Redis comes up (it retries instead of exiting).
 
 Usage: test_redis_faults.py BUILD_DIR [REPO_DIR]; exits 77 (skipped) without
 redis-server. Every loop is bounded by a deadline; nothing is timed as a pass
 condition."""
 
+import json
 import os
 import sys
 import threading
 import time
 import unittest
-import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import broker  # noqa: E402
-from redis_server import RedisServer, have_redis_server  # noqa: E402
+from redis_server import RedisServer  # noqa: E402
 
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
@@ -44,12 +44,6 @@ def sqs(b, attempts=1):
         "sqs", endpoint_url=b.endpoint, region_name="us-east-1",
         config=Config(retries={"max_attempts": attempts, "mode": "standard"},
                       connect_timeout=2, read_timeout=20))
-
-
-def counts(client, url):
-    a = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    return (int(a["ApproximateNumberOfMessages"]), int(a["ApproximateNumberOfMessagesNotVisible"]),
-            int(a["ApproximateNumberOfMessagesDelayed"]))
 
 
 class Load:
@@ -120,7 +114,7 @@ def drain(client, url, deadline_s, visibility=120):
         if msgs:
             client.delete_message_batch(QueueUrl=url, Entries=[
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
-        elif counts(client, url) == (0, 0, 0):
+        elif broker.counts(client, url) == (0, 0, 0):
             break
     return got
 
@@ -174,7 +168,7 @@ class RedisFaults(unittest.TestCase):
             # The drain itself hands nothing out twice (visibility 120 s).
             twice = [b for b, seen in got.items() if len(seen) > 1]
             self.assertEqual(twice, [])
-            self.assertEqual(counts(c, url), (0, 0, 0))
+            self.assertEqual(broker.counts(c, url), (0, 0, 0))
         finally:
             k2.stop()
             self.assertEqual(k2.problems(), [])
@@ -227,14 +221,14 @@ class RedisFaults(unittest.TestCase):
             self.assertEqual(set(m[2] for m in received), load.acked)
             # Both brokers did take part.
             self.assertEqual(len(set(m[0] for m in received)), 2)
-            self.assertEqual(counts(sqs(b), url), (0, total, 0))
+            self.assertEqual(broker.counts(sqs(b), url), (0, total, 0))
         finally:
             for br in (a, b):
                 br.stop()
                 self.assertEqual(br.problems(), [])
                 br.cleanup(keep=False)
 
-    def test_config_queues_wait_for_redis(self):
+    def test_config_waits_for_redis(self):
         late = RedisServer()
         late.port = broker.free_port()  # known before it runs
         conf = os.path.join(late.dir, "sluice.yaml")
@@ -245,7 +239,15 @@ class RedisFaults(unittest.TestCase):
                     "    attributes:\n"
                     "      VisibilityTimeout: 7\n"
                     "      RedrivePolicy: '{\"deadLetterTargetArn\":"
-                    "\"arn:aws:sqs:us-east-1:000000000000:late-dlq\",\"maxReceiveCount\":\"2\"}'\n")
+                    "\"arn:aws:sqs:us-east-1:000000000000:late-dlq\",\"maxReceiveCount\":\"2\"}'\n"
+                    "functions:\n"
+                    "  - name: late-fn\n"
+                    "    kind: http\n"
+                    "    url: http://127.0.0.1:9/\n"
+                    "    timeout_ms: 3000\n"
+                    "triggers:\n"
+                    "  - source: queue:late\n"
+                    "    function: late-fn\n")
         k = broker.Broker(BUILD, ["--store", store_url("late%d:" % RUN, late),
                                   "--config", conf]).start()
         try:
@@ -253,18 +255,23 @@ class RedisFaults(unittest.TestCase):
             self.assertTrue(k.alive())
             late.start()
             c = sqs(k, attempts=3)
-            deadline = time.monotonic() + 30
-            names = []
-            while time.monotonic() < deadline:
+
+            def queue_names():
                 try:
-                    names = sorted(u.rsplit("/", 1)[1]
-                                   for u in c.list_queues().get("QueueUrls", []))
+                    return sorted(u.rsplit("/", 1)[1]
+                                  for u in c.list_queues().get("QueueUrls", []))
                 except Exception:
-                    names = []
-                if names == ["late", "late-dlq"]:
-                    break
-                time.sleep(0.2)
-            self.assertEqual(names, ["late", "late-dlq"])
+                    return []
+
+            def v1(path):
+                status, _, body = k.post("", path=path, method="GET")
+                return json.loads(body) if status == 200 else {}
+
+            broker.wait_until(lambda: queue_names() == ["late", "late-dlq"], 30, "the queues")
+            # Functions and triggers come after the queues, once the stored ones are loaded.
+            broker.wait_until(lambda: [t["function"] for t in v1("/v1/triggers").get(
+                "triggers", [])] == ["late-fn"], 30, "the trigger")
+            self.assertEqual([f["name"] for f in v1("/v1/functions")["functions"]], ["late-fn"])
             attrs = c.get_queue_attributes(QueueUrl=k.queue_url("late"),
                                            AttributeNames=["All"])["Attributes"]
             self.assertEqual(attrs["VisibilityTimeout"], "7")
@@ -280,23 +287,9 @@ class RedisFaults(unittest.TestCase):
 
 def main():
     global BUILD, REDIS
-    if len(sys.argv) < 2:
-        print("usage: %s BUILD_DIR [REPO_DIR]" % sys.argv[0], file=sys.stderr)
-        sys.exit(2)
-    if not have_redis_server():
-        print("SKIP: redis-server is not installed", file=sys.stderr)
-        sys.exit(77)
-    broker.isolate_aws_env()
-    warnings.simplefilter("ignore", ResourceWarning)
-    sys.warnoptions.append("ignore::ResourceWarning")
-    BUILD = os.path.abspath(sys.argv[1])
-    REDIS = RedisServer().start()
-    try:
-        prog = unittest.main(argv=[sys.argv[0]], exit=False, verbosity=2)
-        ok = prog.result.wasSuccessful()
-    finally:
-        REDIS.cleanup()
-    sys.exit(0 if ok else 1)
+    BUILD, REDIS = broker.setup(redis=True)
+    prog = unittest.main(argv=[sys.argv[0]], exit=False, verbosity=2)
+    sys.exit(0 if prog.result.wasSuccessful() else 1)
 
 
 if __name__ == "__main__":

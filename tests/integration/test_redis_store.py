@@ -13,11 +13,9 @@ import sys
 import threading
 import time
 import unittest
-import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import broker  # noqa: E402
-from redis_server import RedisServer, have_redis_server  # noqa: E402
 
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
@@ -206,17 +204,7 @@ class RedisUrl(unittest.TestCase):
 
 def main():
     global BUILD, REDIS, A, B
-    if len(sys.argv) < 2:
-        print("usage: %s BUILD_DIR [REPO_DIR]" % sys.argv[0], file=sys.stderr)
-        sys.exit(2)
-    if not have_redis_server():
-        print("SKIP: redis-server is not installed", file=sys.stderr)
-        sys.exit(77)
-    broker.isolate_aws_env()
-    warnings.simplefilter("ignore", ResourceWarning)
-    sys.warnoptions.append("ignore::ResourceWarning")
-    BUILD = os.path.abspath(sys.argv[1])
-    REDIS = RedisServer().start()
+    BUILD, REDIS = broker.setup(redis=True)
     ok = False
     try:
         A = start_broker()

@@ -39,14 +39,7 @@ def api(method, path, body=None, ok=(200,)):
     return status, doc
 
 
-def wait_until(cond, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
+wait_until = broker.wait_until
 
 
 def queue_counts(name):
