@@ -16,6 +16,7 @@ RUNTIME=$3
 SLUICE=${4:-sluice}
 say() { printf '\n== %s\n' "$*"; }
 cli() { "$SLUICE" --endpoint "$ENDPOINT" "$@"; }
+attr() { printf '%s' "$1" | sed -n "s/.*\"$2\":\"\([0-9]*\)\".*/\1/p"; }
 
 say "queues from sluice.yaml"
 cli queue list
@@ -35,9 +36,10 @@ cli send orders "poison-order" >/dev/null
 say "waiting for the orders to be handled and the poisoned one to be dead-lettered"
 i=0
 while [ $i -lt 150 ]; do          # at most 30 s
-    left=$(cli queue stats orders --json | sed -n 's/.*"ApproximateNumberOfMessages":"\([0-9]*\)".*/\1/p')
-    inflight=$(cli queue stats orders --json | sed -n 's/.*"ApproximateNumberOfMessagesNotVisible":"\([0-9]*\)".*/\1/p')
-    dead=$(cli queue stats orders-dlq --json | sed -n 's/.*"ApproximateNumberOfMessages":"\([0-9]*\)".*/\1/p')
+    orders=$(cli queue stats orders --json)
+    left=$(attr "$orders" ApproximateNumberOfMessages)
+    inflight=$(attr "$orders" ApproximateNumberOfMessagesNotVisible)
+    dead=$(attr "$(cli queue stats orders-dlq --json)" ApproximateNumberOfMessages)
     [ "$left" = 0 ] && [ "$inflight" = 0 ] && [ "$dead" = 1 ] && break
     sleep 0.2
     i=$((i + 1))
