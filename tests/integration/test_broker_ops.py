@@ -93,6 +93,23 @@ class Ops(unittest.TestCase):
             self.assertIn("atributes", fh.read())
         b.cleanup(False)
 
+    def test_refused_queue_stops_the_broker(self):
+        # Valid YAML the SQS layer refuses when it is applied: the broker exits 1.
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+            f.write("queues:\n  - name: ok\n  - name: q\n    attributes:\n"
+                    "      VisibilityTimeout: 99999\n")
+        self.addCleanup(os.unlink, f.name)
+        b = broker.Broker(BUILD, ["--config", f.name])
+        try:
+            b.start(timeout=5)
+        except RuntimeError:
+            pass                        # it may exit before it answers /healthz
+        self.assertEqual(b.proc.wait(10), 1)
+        b.stop()
+        with open(b.log_path) as fh:
+            self.assertIn("config queue failed queue=q", fh.read())
+        b.cleanup(False)
+
     def test_advertise_url(self):
         b = self.start("--advertise-url", "http://sluice.example:9999/")
         status, _, data = b.post_json("CreateQueue", {"QueueName": "adv"})
