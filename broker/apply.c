@@ -188,6 +188,7 @@ run_queue(item_t *it)
     json_t *in = json_object();
     json_t *attrs = json_object_get(it->doc, "attributes");
     const char *name = item_name(it);
+    sl_sqs_call_t *call;
 
     if (strcmp(it->op, "CreateQueue") == 0) {
         json_object_set_new(in, "QueueName", json_string(name));
@@ -197,7 +198,9 @@ run_queue(item_t *it)
         json_object_set_new(in, "QueueUrl", json_string(name));
     }
     json_object_set_new(in, "Attributes", attrs ? json_incref(attrs) : json_object());
-    it->call = sl_sqs_call(it->a->sqs, it->op, in, NULL, on_queue, it);
+    /* NULL: on_queue ran already (the call answered at once), and may have freed it. */
+    if ((call = sl_sqs_call(it->a->sqs, it->op, in, NULL, on_queue, it)) != NULL)
+        it->call = call;
     json_decref(in);
 }
 
