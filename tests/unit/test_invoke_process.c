@@ -536,6 +536,12 @@ is_shut(void *ctx)
     return shut_done;
 }
 
+static bool
+is_busy(void *ctx)
+{
+    return sl_invoker_busy(ctx) > 0;
+}
+
 static void
 test_shell_graceful_shutdown(void **state)
 {
@@ -549,7 +555,9 @@ test_shell_graceful_shutdown(void **state)
     inv = make(&s, NULL);
     invoke(inv, "{\"action\":\"nap\"}", &a);
     invoke(inv, "{\"queued\":1}", &b);
-    run_for(200);
+    /* The nap must be running, not waiting for the instance to start (which takes
+     * longer than any fixed wait on a loaded machine). */
+    assert_true(run_until(is_busy, inv, 10000));
     shut_done = false;
     sl_invoker_shutdown(inv, on_shutdown, NULL);
     assert_int_equal(sl_invoker_invoke(inv, "{}", 2, on_result, &c), SL_ESTATE);
