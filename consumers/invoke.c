@@ -237,6 +237,7 @@ sl_invoker_create(struct event_base *base, const sl_function_spec_t *spec,
     }
     inv->arn = sl_strdup(tmp);
     inv->term_grace_ms = opts && opts->term_grace_ms ? opts->term_grace_ms : SL_INV_TERM_GRACE_MS;
+    inv->output = opts ? opts->output : NULL;
     switch (spec->kind) {
     case SL_FUNCTION_PROCESS:
         inv->be = &sl__inv_process_backend;

@@ -11,6 +11,7 @@
 #include "registry.h"
 
 #include "../triggers/queue_poll.h"
+#include "fnlog.h"
 #include "function_json.h"
 #include "invoke.h"
 #include "sluice/error.h"
@@ -26,11 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LOG_LINES 200
-
 typedef struct fn {
     sl_function_spec_t spec;
     sl_invoker_t *inv;
+    sl_fnlog_t *log;            /* its instances' recent output; kept across updates */
 } fn_t;
 
 typedef struct trg {
@@ -154,7 +154,8 @@ store_msg(int status)
 static void
 fn_free(fn_t *f)
 {
-    sl_invoker_destroy(f->inv);
+    sl_invoker_destroy(f->inv);     /* may still write to f->log while stopping */
+    sl__fnlog_destroy(f->log);
     sl_function_spec_deinit(&f->spec);
     sl_free(f);
 }
@@ -171,18 +172,26 @@ static int
 start_function(sl_registry_t *r, const sl_function_spec_t *spec, char *err, size_t errlen)
 {
     sl_invoker_opts_t o = { 0 };
-    fn_t *f, *old;
+    fn_t *f, *old = sl__strmap_get(&r->fns, spec->name);
+    sl_fnlog_t *log = old ? old->log : sl__fnlog_create(SL_FNLOG_LINES, SL_FNLOG_BYTES);
     sl_invoker_t *inv;
 
     o.region = r->region;
     o.account = r->account;
-    if ((inv = sl_invoker_create(r->base, spec, &o, err, errlen)) == NULL)
+    o.output = log;
+    if ((inv = sl_invoker_create(r->base, spec, &o, err, errlen)) == NULL) {
+        if (old == NULL)
+            sl__fnlog_destroy(log);
         return SL_EINVAL;
+    }
     f = sl_calloc(1, sizeof(*f));
     sl_function_spec_copy(&f->spec, spec);
     f->inv = inv;
+    f->log = log;
     old = sl__strmap_put(&r->fns, spec->name, f);
     if (old != NULL) {
+        /* The ring moves to the new function; the old invoker's last lines still
+         * land in it while it is destroyed below. */
         /* Triggers feeding the old invoker move to the new one. */
         size_t pos = 0;
         const char *id;
@@ -198,6 +207,9 @@ start_function(sl_registry_t *r, const sl_function_spec_t *spec, char *err, size
             sl_qpoll_destroy(t->poll);
             t->poll = sl_qpoll_create(&env, &t->spec, inv, e, sizeof(e));
         }
+        sl_invoker_destroy(old->inv);
+        old->inv = NULL;
+        old->log = NULL;
         fn_free(old);
     }
     sl_log(SL_LOG_INFO, "function started function=%s kind=%s max_concurrency=%u",
@@ -492,16 +504,49 @@ sl_registry_function_invoke(sl_registry_t *r, const char *name, const char *payl
         finish(q, SL_ESTATE, NULL, "function %s is shutting down", name);
 }
 
+static const char *
+stream_name(sl_fnlog_stream_t s)
+{
+    return s == SL_FNLOG_STDERR ? "stderr" : "stdout";
+}
+
 void
-sl_registry_function_logs(sl_registry_t *r, const char *name, sl_registry_cb cb, void *arg)
+sl_registry_function_logs(sl_registry_t *r, const char *name, uint64_t after, size_t tail,
+                          sl_registry_cb cb, void *arg)
 {
     req_t *q = req_new(r, cb, arg);
+    fn_t *f = sl__strmap_get(&r->fns, name);
+    json_t *out, *lines;
+    size_t first, n;
+    uint64_t missed;
 
-    if (sl__strmap_get(&r->fns, name) == NULL)
+    if (f == NULL) {
         finish(q, SL_ENOTFOUND, NULL, "function %s does not exist", name);
-    else    /* not kept yet: say so rather than answer an empty list */
-        finish(q, SL_EINVAL, NULL, "function logs are not kept yet; instances' output is in "
-               "the broker log as 'function output function=%s ...' lines", name);
+        return;
+    }
+    n = sl__fnlog_select(f->log, after, tail, &first, &missed);
+    lines = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const sl_fnlog_line_t *l = sl__fnlog_at(f->log, first + i);
+        json_t *text = json_stringn(l->text, l->len);
+
+        if (text == NULL)       /* not UTF-8: keep it readable rather than lose it */
+            text = json_string_nocheck("(output line is not UTF-8)");
+        json_array_append_new(lines, json_pack("{s:I, s:I, s:I, s:s, s:o, s:o}",
+                                               "seq", (json_int_t)l->seq,
+                                               "time", (json_int_t)l->time_ms,
+                                               "instance", (json_int_t)l->instance,
+                                               "stream", stream_name(l->stream),
+                                               "request", l->request[0]
+                                                   ? json_string(l->request) : json_null(),
+                                               "line", text));
+    }
+    out = json_pack("{s:s, s:o, s:I, s:I}", "function", name, "lines", lines,
+                    "next", (json_int_t)(n ? sl__fnlog_at(f->log, first + n - 1)->seq
+                                           : after > sl__fnlog_last_seq(f->log)
+                                           ? sl__fnlog_last_seq(f->log) : after),
+                    "missed", (json_int_t)missed);
+    finish(q, SL_OK, out, NULL);
 }
 
 /* ---- Triggers ---- */
