@@ -3,7 +3,9 @@ custom runtime in functions/shell, speaking the Lambda Runtime API through curl)
 driven through the native API. Covers success, retries with backoff then
 dead-lettering with reason attributes, partial batch failures, filter criteria,
 Lambda's visibility-timeout rule, scaling up under a burst and back to zero, and
-the SQS event shape the handler receives. Runs on every store (conformance)."""
+the SQS event shape the handler receives, and a Node.js handler written for AWS Lambda
+(functions/node/sqs.mjs, partial batch responses) run by AWS's aws-lambda-ric. Runs on
+every store (conformance)."""
 
 import hashlib
 import json
@@ -22,6 +24,8 @@ import broker  # noqa: E402
 BROKER = None
 REDIS = None
 FN_DIR = os.path.join(HERE, "functions", "sqs_shell")
+NODE_DIR = os.path.join(HERE, "functions", "node")
+NODE_RIC = os.path.join(NODE_DIR, "node_modules", "aws-lambda-ric", "bin", "index.mjs")
 
 
 def api(method, path, body=None, ok=(200,)):
@@ -211,6 +215,58 @@ class Triggers(unittest.TestCase):
         wait_until(lambda: self.trigger_state(tid)["messages_ok"] >= 31, what="cold start")
         _, fn = api("GET", "/v1/functions/" + f)
         self.assertGreaterEqual(fn["cold_starts"], 2)
+
+
+    # ---- A Node.js handler written for AWS Lambda, run by AWS's runtime client ----
+
+    def make_node(self, **trigger_extra):
+        if not os.path.exists(NODE_RIC):
+            self.skipTest("aws-lambda-ric is not installed in functions/node (npm ci there)")
+        return self.make(fn_extra={"command": "node node_modules/aws-lambda-ric/bin/index.mjs sqs.handler",
+                                   "cwd": NODE_DIR, "handler": "sqs.handler",
+                                   "timeout_ms": 10000},
+                         trigger_extra=trigger_extra)
+
+    def test_node_lambda_handler_success(self):
+        q, _, f, tid = self.make_node(batch_window_ms=300)
+        sent = {self.send(q, "order %d" % i) for i in range(5)}
+        wait_until(lambda: self.trigger_state(tid)["messages_ok"] >= 5, timeout=60,
+                   what="the node handler")
+        wait_until(lambda: queue_counts(q) == (0, 0, 0), what="deletion")
+        seen = self.events()
+        self.assertEqual({e["messageId"] for e in seen}, sent)
+        self.assertEqual(len(seen), 5)          # each once: nothing failed, nothing retried
+        self.assertTrue(all(e["eventSource"] == "aws:sqs" and e["receiveCount"] == "1"
+                            for e in seen))
+        st = self.trigger_state(tid)
+        self.assertEqual((st["errors"], st["retries"], st["dead_lettered"]), (0, 0, 0))
+        _, logs = api("GET", "/v1/functions/%s/logs" % f)
+        self.assertTrue(any("processed" in l["line"] and l["request"] for l in logs["lines"]),
+                        logs)
+
+    def test_node_lambda_handler_partial_batch_failure(self):
+        q, d, f, tid = self.make_node(report_batch_item_failures=True, batch_window_ms=500)
+        good = {self.send(q, "fine a"), self.send(q, "fine b")}
+        bad = self.send(q, "please fail this one")
+        # maxReceiveCount is 2: the reported record is retried once, then dead-lettered.
+        _, got = wait_until(lambda: (lambda r: r if r[1]["messages"] else None)(
+            api("GET", "/v1/queues/%s/messages?wait=1" % d)), timeout=60,
+            what="the dead letter")
+        m = got["messages"][0]
+        self.assertEqual(m["id"], bad)
+        self.assertEqual(m["message_attributes"]["sluice.error"]["value"],
+                         "Reported in batchItemFailures")
+        self.assertEqual(m["message_attributes"]["sluice.function"]["value"], f)
+        seen = self.events()
+        self.assertEqual(sorted(e["receiveCount"] for e in seen if e["messageId"] == bad),
+                         ["1", "2"])
+        self.assertEqual(sorted(e["messageId"] for e in seen if e["messageId"] != bad),
+                         sorted(good))        # the good ones once each, never retried
+        wait_until(lambda: queue_counts(q) == (0, 0, 0), what="an empty source queue")
+        st = self.trigger_state(tid)
+        self.assertEqual(st["messages_ok"], 2)
+        self.assertEqual(st["dead_lettered"], 1)
+        self.assertEqual(st["errors"], 0)       # partial failures fail no whole batch
 
 
 if __name__ == "__main__":
