@@ -604,6 +604,7 @@ on_tick_info(void *arg, int status, const sl_queue_info_t *info)
     const char *why = "";
     uint32_t before;
     int64_t now = wall_ms();
+    int level;
 
     p->ticking = false;
     if (!unref_alive(p))
@@ -622,14 +623,18 @@ on_tick_info(void *arg, int status, const sl_queue_info_t *info)
     p->st.backlog = info->visible;
     before = p->scaler.desired;
     sl_scaler_tick(&p->scaler, info->visible, p->in_flight, now, &why);
-    if (p->scaler.desired != before) {
+    /* Every decision is logged with its inputs: changes at info, the rest at debug. */
+    level = p->scaler.desired != before ? SL_LOG_INFO : SL_LOG_DEBUG;
+    if (level >= sl_log_level) {
         char buf[512];
 
         sl_scaler_format(&p->scaler, buf, sizeof(buf));
-        sl_log(SL_LOG_INFO, "autoscaler decision trigger=%s function=%s %s", p->spec.id,
-               p->spec.function, buf);
-        p->parked = false;
+        sl_log(level, "autoscaler decision trigger=%s function=%s %s running=%zu busy=%zu "
+               "queued=%zu", p->spec.id, p->spec.function, buf, sl_invoker_running(p->inv),
+               sl_invoker_busy(p->inv), sl_invoker_queued(p->inv));
     }
+    if (p->scaler.desired != before)
+        p->parked = false;
     pump(p);
 }
 
@@ -815,4 +820,10 @@ const sl_trigger_spec_t *
 sl_qpoll_spec(const sl_qpoll_t *p)
 {
     return &p->spec;
+}
+
+const sl_scaler_t *
+sl_qpoll_scaler(const sl_qpoll_t *p)
+{
+    return &p->scaler;
 }

@@ -216,6 +216,68 @@ class Triggers(unittest.TestCase):
         _, fn = api("GET", "/v1/functions/" + f)
         self.assertGreaterEqual(fn["cold_starts"], 2)
 
+    def test_metrics_and_decision_log_carry_scaler_inputs_and_outputs(self):
+        q, d, f, tid = self.make()
+        self.send(q, "poison")
+        wait_until(lambda: self.trigger_state(tid)["dead_lettered"] >= 1, what="the dead letter")
+        for i in range(3):      # after it: a batch with the poison fails as a whole
+            self.send(q, "fine %d" % i)
+        wait_until(lambda: self.trigger_state(tid)["messages_ok"] >= 3, what="the good ones")
+        st = self.trigger_state(tid)
+        with urllib.request.urlopen(BROKER.endpoint + "/metrics", timeout=10) as r:
+            text = r.read().decode()
+        samples = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                key, value = line.rsplit(" ", 1)
+                name, _, labels = key.partition("{")
+                pairs = frozenset(tuple(p.split("=", 1)) for p in labels.rstrip("}").split(",")
+                                  if p)
+                samples[(name, pairs)] = float(value)
+
+        def get(name, **labels):
+            return samples[(name, frozenset((k, '"%s"' % v) for k, v in labels.items()))]
+
+        tl = {"trigger": tid, "function": f}
+        self.assertEqual(get("sluice_trigger_invocations_total", **tl), st["invocations"])
+        self.assertEqual(get("sluice_trigger_errors_total", **tl), st["errors"])
+        self.assertGreaterEqual(st["errors"], 2)     # the poison batch, twice
+        self.assertEqual(get("sluice_trigger_retries_total", **tl), st["retries"])
+        self.assertGreaterEqual(st["retries"], 1)
+        self.assertEqual(get("sluice_trigger_dead_lettered_total", **tl), 1)
+        self.assertEqual(get("sluice_trigger_messages_ok_total", **tl), st["messages_ok"])
+        for name in ("sluice_trigger_desired_concurrency", "sluice_trigger_in_flight",
+                     "sluice_trigger_backlog"):
+            self.assertGreaterEqual(get(name, **tl), 0)
+        running = get("sluice_trigger_instances", state="running", **tl)
+        self.assertEqual(running, get("sluice_function_instances", function=f, state="running"))
+        self.assertLessEqual(get("sluice_trigger_instances", state="busy", **tl), running)
+        # By function: every batch was an invocation; the poison ones function errors.
+        self.assertGreaterEqual(get("sluice_function_invocations_total", function=f),
+                                st["invocations"])
+        self.assertGreaterEqual(get("sluice_function_errors_total", function=f,
+                                    type="function_error"), 2)
+        self.assertGreaterEqual(get("sluice_function_cold_starts_total", function=f), 1)
+        self.assertGreater(get("sluice_function_last_start_seconds", function=f), 0)
+        # The autoscaler's inputs and outputs, per trigger.
+        for name in ("desired", "target", "backlog", "in_flight", "arrival_rate",
+                     "completion_rate", "need_arrivals", "need_backlog", "scale_ups_total",
+                     "scale_downs_total"):
+            self.assertGreaterEqual(get("sluice_scaler_" + name, trigger=tid), 0, name)
+        self.assertGreater(get("sluice_scaler_mean_duration_seconds", trigger=tid), 0)
+        self.assertTrue(0 <= get("sluice_scaler_error_ratio", trigger=tid) <= 1)
+        self.assertGreaterEqual(get("sluice_scaler_cold_starts_total", trigger=tid), 1)
+        self.assertEqual(sum(1 for name, labels in samples if name == "sluice_scaler_decision"
+                             and ("trigger", '"%s"' % tid) in labels), 1)
+        self.assertEqual(get("sluice_scaler_desired", trigger=tid), st["desired"])
+        # The decision log: each change with every input, and the function's instances.
+        with open(BROKER.log_path, errors="replace") as fh:
+            lines = [l for l in fh if "autoscaler decision trigger=%s " % tid in l]
+        self.assertTrue(lines)
+        for field in ("desired=", "why=", "backlog=", "in_flight=", "arrival_rate=",
+                      "completion_rate=", "mean_duration_ms=", "error_rate=", "cold_starts=",
+                      "running=", "busy=", "queued="):
+            self.assertIn(field, lines[-1])
 
     # ---- A Node.js handler written for AWS Lambda, run by AWS's runtime client ----
 
