@@ -10,7 +10,9 @@ generators, function processes and the HTTP function server run on core 1.
             instances, through the Runtime API) and http (a trivial evhttp server,
             4 kept-alive connections). Rate = messages / (trigger created -> last message
             deleted), read from /v1/stats every 10 ms. The preload is sluice-bench's send
-            phase, whose msg/s is reported too.
+            phase, whose msg/s is reported too. Also reported: sluiced's CPU time (all
+            threads, /proc schedstat) per invocation, which other load on the machine
+            disturbs far less than the rate.
   ceiling   the reference measured in the same run: sluice-bench's send phase against
             `sluice-bench ceiling` (the trivial evhttp server), messages/s.
   latency   SendMessage stamp -> handler start, native handler, batch 1, no window, at a
@@ -89,6 +91,18 @@ class Broker:
         except urllib.error.HTTPError as e:
             raise RuntimeError("%s %s: %d %s" % (method, path, e.code, e.read()[:300]))
 
+    def cpu_ns(self):
+        """CPU time sluiced has used so far, all threads (schedstat), in ns."""
+        total = 0
+        task_dir = "/proc/%d/task" % self.proc.pid
+        for t in os.listdir(task_dir):
+            try:
+                with open(os.path.join(task_dir, t, "schedstat")) as fh:
+                    total += int(fh.read().split()[0])
+            except OSError:
+                pass                    # a thread that just ended
+        return total
+
     def trigger_state(self, tid, conn):
         conn.request("GET", "/v1/stats")
         st = json.loads(conn.getresponse().read())
@@ -134,6 +148,7 @@ def drain(build, kind, messages, http_port):
         b.api("POST", "/v1/functions", fn)
         time.sleep(1.0)                 # min_concurrency instances start warm
         conn = http.client.HTTPConnection("127.0.0.1", b.port, timeout=60)
+        c0 = b.cpu_ns()
         t0 = time.monotonic()
         tid = b.api("POST", "/v1/triggers", {"source": "queue:" + q, "function": "noop",
                                              "batch_size": 10})["id"]
@@ -144,11 +159,13 @@ def drain(build, kind, messages, http_port):
                 break
             time.sleep(0.01)
         t1 = time.monotonic()
+        c1 = b.cpu_ns()
         left = b.api("GET", "/v1/queues/" + q)["attributes"]
         return {"kind": kind, "messages": st["messages_ok"], "seconds": t1 - t0,
                 "msg_per_s": st["messages_ok"] / (t1 - t0),
                 "invocations_per_s": st["invocations"] / (t1 - t0),
                 "invocations": st["invocations"], "errors": st["errors"],
+                "broker_cpu_us_per_invocation": (c1 - c0) / 1e3 / max(1, st["invocations"]),
                 "left_in_queue": int(left["ApproximateNumberOfMessages"]) +
                 int(left["ApproximateNumberOfMessagesNotVisible"]),
                 "preload_msg_per_s": pre["send"]["msg_per_s"]}
