@@ -385,10 +385,17 @@ def summarize(res, path):
         if m is None:
             continue
         msgs = med(R, "drain_" + kind, "msg_per_s")
-        pre = med(R, "drain_" + kind, "preload_msg_per_s")
-        print("| drain %s, %s (%.0f msg/s) | %.0f | preload send %.0f msg/s | %.2f of preload%s "
-              "| %s |" % (kind, unit.replace("_per_s", "/s"), msgs, m, pre, msgs / pre,
-                          ", %.2f of ceiling" % (msgs / ceil) if ceil else "", target))
+        cpu = med(R, "drain_" + kind, "broker_cpu_us_per_invocation")
+        # ratios per run (each against its own run's reference), then the median
+        pre = statistics.median(r["drain_" + kind]["msg_per_s"] /
+                                r["drain_" + kind]["preload_msg_per_s"] for r in R)
+        ceil_ratio = ("; %.2f of the ceiling" % statistics.median(
+            r["drain_" + kind]["msg_per_s"] / r["ceiling_send_msg_per_s"] for r in R)
+            if ceil else "")
+        print("| drain %s, %s (%.0f msg/s); sluiced CPU per invocation %.1f us "
+              "(= %.0f/s on a whole core) | %.0f | preload send, ceiling | %.2f of preload%s "
+              "| %s |" % (kind, unit.replace("_per_s", "/s"), msgs, cpu, 1e6 / cpu, m, pre,
+                          ceil_ratio, target))
     if med(R, "latency", "p99_ms") is not None:
         print("| send -> handler start p50 / p99 / max at 1000 msg/s, ms | %.3f / %.3f / %.3f | "
               "send -> ReceiveMessage p50 / p99 %.3f / %.3f | | p99 ≤ 2 ms |" % (
