@@ -353,6 +353,10 @@ sl_invoker_destroy(sl_invoker_t *inv)
         return;
     sl_log(SL_LOG_INFO, "invoker destroyed function=%s running=%zu queued=%zu",
            sl__inv_name(inv), sl_invoker_running(inv), inv->nqueued);
+    /* The caller may free the output ring once this returns, but a destroy from a
+     * result callback frees later: the last lines then go to the log only. */
+    if (inv->delivering)
+        inv->output = NULL;
     if (inv->delivering) {
         inv->destroyed = true;
         return;

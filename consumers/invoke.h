@@ -69,7 +69,8 @@ typedef struct sl_invoker_opts {
     /* stdout/stderr lines of process instances are logged as
      * "function output function=NAME request=ID line=..." at info level, and
      * appended to output when it is not NULL. */
-    struct sl_fnlog *output;    /* borrowed: must outlive the invoker; may be NULL */
+    struct sl_fnlog *output;    /* borrowed: valid until sl_invoker_destroy returns; may
+                                 * be NULL */
     uint32_t term_grace_ms;     /* process: SIGTERM to SIGKILL at stop; 0 = 2000 */
 } sl_invoker_opts_t;
 
