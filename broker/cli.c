@@ -19,9 +19,11 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SL_CLI_VERSION              "0.1.0"
 #define SL_CLI_DEFAULT_ENDPOINT     "http://127.0.0.1:9324"
@@ -30,6 +32,7 @@
 #define SL_CLI_UINT_MAX             1000000 /* cap of any numeric option */
 #define SL_CLI_DEFAULT_REGION       "us-east-1"
 #define SL_CLI_DEFAULT_ACCOUNT      "000000000000"
+#define SL_CLI_FOLLOW_POLL_MS       500     /* logs --follow asks again this often */
 
 /* Exit statuses: the contract with scripts, documented in docs/cli.md. */
 enum {
@@ -926,37 +929,86 @@ run_function_invoke(cli_ctx_t *c, const cli_cmd_t *cmd, const cli_args_t *a)
     return rc;
 }
 
+/* One log line as "TIME INSTANCE STREAM REQUEST TEXT", TIME in UTC with milliseconds. */
+static void
+put_log_line(const json_t *l)
+{
+    json_int_t ms = json_integer_value(json_object_get(l, "time"));
+    time_t secs = (time_t)(ms / 1000);
+    const char *req = json_string_value(json_object_get(l, "request"));
+    const json_t *text = json_object_get(l, "line");
+    struct tm tm;
+    char when[32];
+
+    gmtime_r(&secs, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    printf("%s.%03dZ %lld %s %s ", when, (int)(ms % 1000),
+           (long long)json_integer_value(json_object_get(l, "instance")),
+           str_of(l, "stream"), req != NULL ? req : "-");
+    put_line(json_string_value(text) ? json_string_value(text) : "",
+             json_string_value(text) ? json_string_length(text) : 0);
+}
+
+/* GET path; prints the lines (or the raw reply with --json) and stores the reply's
+ * "next" in *next. Returns an exit status. */
 static int
-run_function_logs(cli_ctx_t *c, const cli_cmd_t *cmd, const cli_args_t *a)
+logs_once(cli_ctx_t *c, const cli_args_t *a, const char *path, uint64_t *next)
 {
     sl_cli_reply_t raw;
     json_t *reply, *lines, *l;
-    char *path = res_path("functions", a->pos[0], "/logs");
+    json_int_t missed;
     size_t i;
     int rc;
 
-    (void)cmd;
-    rc = get_list(c, path, "lines", &raw, &reply, &lines);
-    sl_free(path);
-    if (rc != SL_CLI_EXIT_OK)
+    if ((rc = get_list(c, path, "lines", &raw, &reply, &lines)) != SL_CLI_EXIT_OK)
         return rc;
+    if (!json_is_integer(json_object_get(reply, "next"))) {
+        json_decref(reply);
+        sl__cli_reply_deinit(&raw);
+        return malformed("no \"next\" number");
+    }
+    *next = (uint64_t)json_integer_value(json_object_get(reply, "next"));
+    if ((missed = json_integer_value(json_object_get(reply, "missed"))) > 0)
+        fprintf(stderr, "sluice: %lld log lines were dropped before they could be read\n",
+                (long long)missed);
     if (opt_has(a, "json")) {
         put_raw(&raw);
     } else {
         json_array_foreach(lines, i, l) {
-            if (json_is_string(l)) {
-                put_line(json_string_value(l), json_string_length(l));
-            } else {
-                char *s = json_dumps(l, JSON_COMPACT | JSON_ENCODE_ANY);
-
-                puts(s != NULL ? s : "?");
-                sl_free(s);
-            }
+            if (json_is_object(l))
+                put_log_line(l);
         }
     }
     json_decref(reply);
     sl__cli_reply_deinit(&raw);
     return flush_stdout();
+}
+
+static int
+run_function_logs(cli_ctx_t *c, const cli_cmd_t *cmd, const cli_args_t *a)
+{
+    const cli_arg_t *tail = opt_last(a, "tail");
+    char *esc = sl__cli_http_escape(a->pos[0]);
+    struct timespec pause = { SL_CLI_FOLLOW_POLL_MS / 1000,
+                              (SL_CLI_FOLLOW_POLL_MS % 1000) * 1000000L };
+    uint64_t next = 0;
+    char *path;
+    int rc;
+
+    (void)cmd;
+    path = tail != NULL ? fmt("/v1/functions/%s/logs?tail=%ld", esc, tail->num)
+                        : fmt("/v1/functions/%s/logs", esc);
+    rc = logs_once(c, a, path, &next);
+    sl_free(path);
+    /* --follow: poll for what came after, until interrupted or the broker says no. */
+    while (rc == SL_CLI_EXIT_OK && opt_has(a, "follow")) {
+        nanosleep(&pause, NULL);
+        path = fmt("/v1/functions/%s/logs?after=%llu", esc, (unsigned long long)next);
+        rc = logs_once(c, a, path, &next);
+        sl_free(path);
+    }
+    sl_free(esc);
+    return rc;
 }
 
 /* ---- Triggers and stats ---- */
@@ -1197,6 +1249,10 @@ static const cli_opt_t fn_create_opts[] = {
 
 static const cli_opt_t invoke_opts[] = { { "payload", OPT_STR }, { NULL, OPT_FLAG } };
 
+static const cli_opt_t logs_opts[] = {
+    { "tail", OPT_UINT }, { "follow", OPT_FLAG }, { "json", OPT_FLAG }, { NULL, OPT_FLAG },
+};
+
 static const cli_opt_t trg_create_opts[] = {
     { "source", OPT_STR }, { "function", OPT_STR }, { "batch-size", OPT_UINT },
     { "batch-window", OPT_UINT }, { "report-batch-item-failures", OPT_FLAG },
@@ -1301,11 +1357,18 @@ static const cli_cmd_t commands[] = {
       "\n"
       "  --payload JSON      the event to pass (default {})\n",
       invoke_opts, 1, 1, run_function_invoke },
-    { "function", "logs", "function logs NAME [--json]",
-      "Prints the recent log lines of function NAME, oldest first.\n"
+    { "function", "logs", "function logs NAME [--tail N] [--follow] [--json]",
+      "Prints the recent output lines of the instances of function NAME, oldest first,\n"
+      "one \"TIME INSTANCE STREAM REQUEST LINE\" line each (TIME in UTC; REQUEST is the\n"
+      "invocation's request id, or - before the first). The broker keeps the last 1000\n"
+      "lines (1 MiB) per function.\n"
       "\n"
-      "  --json              print the broker's raw JSON reply\n",
-      json_opts, 1, 1, run_function_logs },
+      "  --tail N            only the last N lines\n"
+      "  --follow            keep printing new lines as they come (polls every 0.5 s)\n"
+      "                      until interrupted\n"
+      "  --json              print the broker's raw JSON replies (seq, time, instance,\n"
+      "                      stream, request, line; next, missed)\n",
+      logs_opts, 1, 1, run_function_logs },
     { "trigger", "create",
       "trigger create --source queue:NAME --function NAME [--batch-size N]\n"
       "            [--batch-window MS] [--report-batch-item-failures] [--filter JSON]\n"

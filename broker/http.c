@@ -23,6 +23,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <sys/queue.h>
 #include <event2/util.h>
 #include <errno.h>
 #include <jansson.h>
@@ -402,11 +403,55 @@ on_registry_reply(void *arg, int status, const char *msg, json_t *out)
     sl_free(c);
 }
 
+/* Reads ?after=SEQ&tail=N of GET /v1/functions/NAME/logs. Returns false, with why in
+ * err, for a value that is not a decimal number in range. */
+static bool
+parse_logs_query(const char *query, uint64_t *after, size_t *tail, char *err, size_t errlen)
+{
+    struct evkeyvalq qs;
+    const char *v;
+    bool ok = true;
+
+    *after = 0;
+    *tail = SIZE_MAX;
+    if (query == NULL || *query == '\0')
+        return true;
+    TAILQ_INIT(&qs);
+    if (evhttp_parse_query_str(query, &qs) != 0) {
+        snprintf(err, errlen, "malformed query string");
+        return false;
+    }
+    if ((v = evhttp_find_header(&qs, "after")) != NULL) {
+        char *end;
+
+        errno = 0;
+        *after = strtoull(v, &end, 10);
+        if (*v < '0' || *v > '9' || *end != '\0' || errno == ERANGE) {
+            snprintf(err, errlen, "after must be a line sequence number (0 or more)");
+            ok = false;
+        }
+    }
+    if (ok && (v = evhttp_find_header(&qs, "tail")) != NULL) {
+        char *end;
+        unsigned long long t;
+
+        errno = 0;
+        t = strtoull(v, &end, 10);
+        if (*v < '0' || *v > '9' || *end != '\0' || errno == ERANGE || t > 1000000) {
+            snprintf(err, errlen, "tail must be a number of lines, 0 to 1000000");
+            ok = false;
+        }
+        *tail = (size_t)t;
+    }
+    evhttp_clear_headers(&qs);
+    return ok;
+}
+
 /* Routes /v1/functions..., /v1/triggers..., /v1/stats. Returns false when the
  * path is none of them. */
 static bool
 handle_registry(sl_http_t *h, struct evhttp_request *req, const char *method, const char *path,
-                const char *body, size_t len)
+                const char *query, const char *body, size_t len)
 {
     bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
     bool del = strcmp(method, "DELETE") == 0;
@@ -467,8 +512,19 @@ handle_registry(sl_http_t *h, struct evhttp_request *req, const char *method, co
         ROUTE(*name && strcmp(rest, "/invoke") == 0 && post, "Invoke",
               sl_registry_function_invoke(h->registry, name, len ? body : "{}", len ? len : 2,
                                           on_registry_reply, c))
-        ROUTE(*name && strcmp(rest, "/logs") == 0 && get, "FunctionLogs",
-              sl_registry_function_logs(h->registry, name, on_registry_reply, c))
+        if (*name && strcmp(rest, "/logs") == 0 && get) {
+            uint64_t after;
+            size_t tail;
+            char err[128];
+
+            snprintf(c->op, sizeof(c->op), "FunctionLogs");
+            if (parse_logs_query(query, &after, &tail, err, sizeof(err)))
+                sl_registry_function_logs(h->registry, name, after, tail, on_registry_reply, c);
+            else
+                on_registry_reply(c, SL_EINVAL, err, NULL);
+            json_decref(doc);
+            return true;
+        }
     } else {
         ROUTE(!*name && get, "ListTriggers", sl_registry_trigger_list(h->registry,
               on_registry_reply, c))
@@ -544,7 +600,7 @@ on_request(struct evhttp_request *req, void *arg)
     if (path == NULL || *path == '\0')
         path = "/";
     if (strncmp(path, "/v1/", 4) == 0 &&
-        handle_registry(h, req, method_name(method), path, body, len)) {
+        handle_registry(h, req, method_name(method), path, query, body, len)) {
         return;
     } else if (strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/v1") == 0) {
         handle_native(h, req, method_name(method), path, query, body, len);

@@ -11,10 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-typedef struct wbuf {
-    char *p;
-    size_t n, cap;
-} wbuf_t;
+typedef sl_jbuf_t wbuf_t;
 
 static void
 reserve(wbuf_t *b, size_t more)
@@ -168,4 +165,22 @@ sl_json_write(struct evbuffer *out, const json_t *j)
     put_value(&b, j, 0);
     evbuffer_add(out, b.p, b.n);
     sl_free(b.p);
+}
+
+void
+sl_jbuf_raw(sl_jbuf_t *b, const char *s, size_t n)
+{
+    put(b, s, n);
+}
+
+void
+sl_jbuf_lit(sl_jbuf_t *b, const char *s)
+{
+    put(b, s, strlen(s));
+}
+
+void
+sl_jbuf_str(sl_jbuf_t *b, const char *s, size_t n)
+{
+    put_string(b, s, n);
 }

@@ -13,4 +13,18 @@ struct evbuffer;
 /* Appends j as compact JSON. */
 void sl_json_write(struct evbuffer *out, const json_t *j);
 
+/* A growable text buffer for writing JSON by hand (hot paths that would otherwise build
+ * a jansson tree only to write it out). Start from { NULL, 0, 0 }; p is sl_malloc'd,
+ * caller frees it with sl_free. */
+typedef struct sl_jbuf {
+    char *p;
+    size_t n, cap;
+} sl_jbuf_t;
+
+void sl_jbuf_raw(sl_jbuf_t *b, const char *s, size_t n);    /* appends s as is */
+void sl_jbuf_lit(sl_jbuf_t *b, const char *s);              /* strlen(s) bytes as is */
+/* Appends s (n bytes) as a quoted JSON string, escaped exactly as sl_json_write
+ * escapes strings. */
+void sl_jbuf_str(sl_jbuf_t *b, const char *s, size_t n);
+
 #endif

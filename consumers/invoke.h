@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 struct event_base;
+struct sl_fnlog;
 typedef struct sl_invoker sl_invoker_t;
 
 /* How an invocation ended. */
@@ -66,7 +67,10 @@ typedef struct sl_invoker_opts {
     const char *region;         /* for ARNs and AWS_REGION; default us-east-1 */
     const char *account;        /* default 000000000000 */
     /* stdout/stderr lines of process instances are logged as
-     * "function output function=NAME request=ID line=..." at info level. */
+     * "function output function=NAME request=ID line=..." at info level, and
+     * appended to output when it is not NULL. */
+    struct sl_fnlog *output;    /* borrowed: valid until sl_invoker_destroy returns; may
+                                 * be NULL */
     uint32_t term_grace_ms;     /* process: SIGTERM to SIGKILL at stop; 0 = 2000 */
 } sl_invoker_opts_t;
 

@@ -20,6 +20,7 @@
  * kept on an orphan list that every SIGCHLD event of any invoker retries; the
  * last process invoker to go waits for them briefly (they were SIGKILLed, so
  * the kernel ends them without running their code). */
+#include "fnlog.h"
 #include "pool.h"
 #include "runtime_api.h"
 
@@ -124,18 +125,26 @@ wait_orphans(void)
 
 /* ---- Output ---- */
 
+/* i: 0 stdout, 1 stderr */
 static void
-log_line(proc_t *p, const char *line, size_t n)
+log_line(proc_t *p, int i, const char *line, size_t n)
 {
+    sl_invoker_t *inv = p->in->inv;
+
     if (n && line[n - 1] == '\r')
         n--;
     sl_log(SL_LOG_INFO, "function output function=%s request=%s line=%.*s",
-           sl__inv_name(p->in->inv), p->request[0] ? p->request : "-", (int)n, line);
+           sl__inv_name(inv), p->request[0] ? p->request : "-", (int)n, line);
+    if (inv->output)
+        sl__fnlog_append(inv->output, sl__inv_epoch_ms(), p->in->id,
+                         i == 0 ? SL_FNLOG_STDOUT : SL_FNLOG_STDERR, p->request, line, n);
 }
 
 static void
-feed(proc_t *p, linebuf_t *lb, const char *data, size_t n)
+feed(proc_t *p, int i, const char *data, size_t n)
 {
+    linebuf_t *lb = p->lb[i];
+
     while (n > 0) {
         const char *nl = memchr(data, '\n', n);
         size_t take = nl ? (size_t)(nl - data) : n;
@@ -149,10 +158,10 @@ feed(proc_t *p, linebuf_t *lb, const char *data, size_t n)
         if (n > 0 && *data == '\n') {
             data++;
             n--;
-            log_line(p, lb->buf, lb->n);
+            log_line(p, i, lb->buf, lb->n);
             lb->n = 0;
         } else if (lb->n == sizeof(lb->buf)) {
-            log_line(p, lb->buf, lb->n);
+            log_line(p, i, lb->buf, lb->n);
             lb->n = 0;
         }
     }
@@ -164,7 +173,7 @@ close_output(proc_t *p, int i)
     if (p->fd[i] < 0)
         return;
     if (p->lb[i]->n) {
-        log_line(p, p->lb[i]->buf, p->lb[i]->n);
+        log_line(p, i, p->lb[i]->buf, p->lb[i]->n);
         p->lb[i]->n = 0;
     }
     event_free(p->ev[i]);
@@ -184,7 +193,7 @@ drain_output(proc_t *p, int i)
     while (p->fd[i] >= 0 && total < READ_BUDGET) {
         r = read(p->fd[i], buf, sizeof(buf));
         if (r > 0) {
-            feed(p, p->lb[i], buf, (size_t)r);
+            feed(p, i, buf, (size_t)r);
             total += (size_t)r;
         } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
             close_output(p, i);

@@ -123,6 +123,7 @@ struct sl_invoker {
     char *account;
     char *arn;                          /* arn:aws:lambda:REGION:ACCOUNT:function:NAME */
     uint32_t term_grace_ms;
+    struct sl_fnlog *output;            /* borrowed ring of output lines; may be NULL */
     const sl_inv_backend_t *be;
     void *be_state;
     sl_inv_state_t state;

@@ -11,6 +11,8 @@
 #include "registry.h"
 
 #include "../triggers/queue_poll.h"
+#include "fnlog.h"
+#include "scaler.h"
 #include "function_json.h"
 #include "invoke.h"
 #include "sluice/error.h"
@@ -26,11 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LOG_LINES 200
-
 typedef struct fn {
     sl_function_spec_t spec;
     sl_invoker_t *inv;
+    sl_fnlog_t *log;            /* its instances' recent output; kept across updates */
 } fn_t;
 
 typedef struct trg {
@@ -154,7 +155,8 @@ store_msg(int status)
 static void
 fn_free(fn_t *f)
 {
-    sl_invoker_destroy(f->inv);
+    sl_invoker_destroy(f->inv);     /* may still write to f->log while stopping */
+    sl__fnlog_destroy(f->log);
     sl_function_spec_deinit(&f->spec);
     sl_free(f);
 }
@@ -171,18 +173,26 @@ static int
 start_function(sl_registry_t *r, const sl_function_spec_t *spec, char *err, size_t errlen)
 {
     sl_invoker_opts_t o = { 0 };
-    fn_t *f, *old;
+    fn_t *f, *old = sl__strmap_get(&r->fns, spec->name);
+    sl_fnlog_t *log = old ? old->log : sl__fnlog_create(SL_FNLOG_LINES, SL_FNLOG_BYTES);
     sl_invoker_t *inv;
 
     o.region = r->region;
     o.account = r->account;
-    if ((inv = sl_invoker_create(r->base, spec, &o, err, errlen)) == NULL)
+    o.output = log;
+    if ((inv = sl_invoker_create(r->base, spec, &o, err, errlen)) == NULL) {
+        if (old == NULL)
+            sl__fnlog_destroy(log);
         return SL_EINVAL;
+    }
     f = sl_calloc(1, sizeof(*f));
     sl_function_spec_copy(&f->spec, spec);
     f->inv = inv;
+    f->log = log;
     old = sl__strmap_put(&r->fns, spec->name, f);
     if (old != NULL) {
+        /* The ring moves to the new function; the old invoker's last lines still
+         * land in it while it is destroyed below. */
         /* Triggers feeding the old invoker move to the new one. */
         size_t pos = 0;
         const char *id;
@@ -198,6 +208,9 @@ start_function(sl_registry_t *r, const sl_function_spec_t *spec, char *err, size
             sl_qpoll_destroy(t->poll);
             t->poll = sl_qpoll_create(&env, &t->spec, inv, e, sizeof(e));
         }
+        sl_invoker_destroy(old->inv);
+        old->inv = NULL;
+        old->log = NULL;
         fn_free(old);
     }
     sl_log(SL_LOG_INFO, "function started function=%s kind=%s max_concurrency=%u",
@@ -492,16 +505,49 @@ sl_registry_function_invoke(sl_registry_t *r, const char *name, const char *payl
         finish(q, SL_ESTATE, NULL, "function %s is shutting down", name);
 }
 
+static const char *
+stream_name(sl_fnlog_stream_t s)
+{
+    return s == SL_FNLOG_STDERR ? "stderr" : "stdout";
+}
+
 void
-sl_registry_function_logs(sl_registry_t *r, const char *name, sl_registry_cb cb, void *arg)
+sl_registry_function_logs(sl_registry_t *r, const char *name, uint64_t after, size_t tail,
+                          sl_registry_cb cb, void *arg)
 {
     req_t *q = req_new(r, cb, arg);
+    fn_t *f = sl__strmap_get(&r->fns, name);
+    json_t *out, *lines;
+    size_t first, n;
+    uint64_t missed;
 
-    if (sl__strmap_get(&r->fns, name) == NULL)
+    if (f == NULL) {
         finish(q, SL_ENOTFOUND, NULL, "function %s does not exist", name);
-    else    /* not kept yet: say so rather than answer an empty list */
-        finish(q, SL_EINVAL, NULL, "function logs are not kept yet; instances' output is in "
-               "the broker log as 'function output function=%s ...' lines", name);
+        return;
+    }
+    n = sl__fnlog_select(f->log, after, tail, &first, &missed);
+    lines = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const sl_fnlog_line_t *l = sl__fnlog_at(f->log, first + i);
+        json_t *text = json_stringn(l->text, l->len);
+
+        if (text == NULL)       /* not UTF-8: keep it readable rather than lose it */
+            text = json_string_nocheck("(output line is not UTF-8)");
+        json_array_append_new(lines, json_pack("{s:I, s:I, s:I, s:s, s:o, s:o}",
+                                               "seq", (json_int_t)l->seq,
+                                               "time", (json_int_t)l->time_ms,
+                                               "instance", (json_int_t)l->instance,
+                                               "stream", stream_name(l->stream),
+                                               "request", l->request[0]
+                                                   ? json_string(l->request) : json_null(),
+                                               "line", text));
+    }
+    out = json_pack("{s:s, s:o, s:I, s:I}", "function", name, "lines", lines,
+                    "next", (json_int_t)(n ? sl__fnlog_at(f->log, first + n - 1)->seq
+                                           : after > sl__fnlog_last_seq(f->log)
+                                           ? sl__fnlog_last_seq(f->log) : after),
+                    "missed", (json_int_t)missed);
+    finish(q, SL_OK, out, NULL);
 }
 
 /* ---- Triggers ---- */
@@ -646,48 +692,192 @@ sl_registry_stats(sl_registry_t *r)
     return out;
 }
 
+/* Writes s as a Prometheus label value: backslash, quote and newline escaped. */
+static void
+label(struct evbuffer *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            evbuffer_add_printf(b, "\\%c", *s);
+        else if (*s == '\n')
+            evbuffer_add(b, "\\n", 2);
+        else
+            evbuffer_add(b, s, 1);
+    }
+}
+
+static void
+family(struct evbuffer *b, const char *name, const char *type, const char *help)
+{
+    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* name{function="F"[,extra]} value */
+static void
+fn_sample(struct evbuffer *b, const char *name, const char *fn, const char *extra,
+          unsigned long long v)
+{
+    evbuffer_add_printf(b, "%s{function=\"", name);
+    label(b, fn);
+    evbuffer_add_printf(b, "\"%s} %llu\n", extra ? extra : "", v);
+}
+
+/* name{trigger="T",function="F"[,extra]} value */
+static void
+trg_sample(struct evbuffer *b, const char *name, const trg_t *t, const char *extra,
+           unsigned long long v)
+{
+    evbuffer_add_printf(b, "%s{trigger=\"", name);
+    label(b, t->spec.id);
+    evbuffer_add_printf(b, "\",function=\"");
+    label(b, t->spec.function);
+    evbuffer_add_printf(b, "\"%s} %llu\n", extra ? extra : "", v);
+}
+
+typedef enum { FN_RUNNING, FN_BUSY, FN_QUEUED, FN_INVOCATIONS, FN_COLD, FN_FN_ERR, FN_TIMEOUT,
+               FN_CRASH, FN_STARTS, FN_INIT_FAIL, FN_NFIELDS } fn_field_t;
+
+static unsigned long long
+fn_value(const fn_t *f, fn_field_t k)
+{
+    sl_invoker_stats_t st;
+
+    sl_invoker_stats(f->inv, &st);
+    switch (k) {
+    case FN_RUNNING: return sl_invoker_running(f->inv);
+    case FN_BUSY: return sl_invoker_busy(f->inv);
+    case FN_QUEUED: return sl_invoker_queued(f->inv);
+    case FN_INVOCATIONS: return st.invocations;
+    case FN_COLD: return st.cold_starts;
+    case FN_FN_ERR: return st.function_errors;
+    case FN_TIMEOUT: return st.timeouts;
+    case FN_CRASH: return st.crashes;
+    case FN_STARTS: return st.instances_started;
+    case FN_INIT_FAIL: return st.init_failures;
+    default: return 0;
+    }
+}
+
 void
 sl_registry_metrics(sl_registry_t *r, struct evbuffer *b)
 {
-    size_t pos = 0;
+    static const struct {
+        const char *name, *type, *extra, *help;
+        fn_field_t k;
+        bool first;         /* first sample of its family: print HELP and TYPE */
+    } ff[] = {
+        { "sluice_function_instances", "gauge", ",state=\"running\"",
+          "Instances of the function, running (incl. starting) and busy", FN_RUNNING, true },
+        { "sluice_function_instances", "gauge", ",state=\"busy\"", NULL, FN_BUSY, false },
+        { "sluice_function_queued", "gauge", NULL,
+          "Invocations waiting for a free instance", FN_QUEUED, true },
+        { "sluice_function_invocations_total", "counter", NULL,
+          "Invocations accepted by the function", FN_INVOCATIONS, true },
+        { "sluice_function_cold_starts_total", "counter", NULL,
+          "Invocations that waited for an instance to start", FN_COLD, true },
+        { "sluice_function_errors_total", "counter", ",type=\"function_error\"",
+          "Invocations that failed, by how", FN_FN_ERR, true },
+        { "sluice_function_errors_total", "counter", ",type=\"timeout\"", NULL, FN_TIMEOUT,
+          false },
+        { "sluice_function_errors_total", "counter", ",type=\"crash\"", NULL, FN_CRASH, false },
+        { "sluice_function_instance_starts_total", "counter", NULL,
+          "Instances started", FN_STARTS, true },
+        { "sluice_function_init_failures_total", "counter", NULL,
+          "Instances that failed to initialise", FN_INIT_FAIL, true },
+    };
+    size_t pos = 0, n = 0;
+    const sl_scaler_t **scalers;
+    const char **names;
     const char *k;
     void *v;
+    int len;
 
-    evbuffer_add_printf(b, "# TYPE sluice_function_instances gauge\n"
-                           "# TYPE sluice_function_cold_starts_total counter\n");
-    while (sl__strmap_next(&r->fns, &pos, &k, &v)) {
-        fn_t *f = v;
-
-        evbuffer_add_printf(b, "sluice_function_instances{function=\"%s\",state=\"running\"} %zu\n"
-                               "sluice_function_instances{function=\"%s\",state=\"busy\"} %zu\n"
-                               "sluice_function_cold_starts_total{function=\"%s\"} %llu\n",
-                            k, sl_invoker_running(f->inv), k, sl_invoker_busy(f->inv), k,
-                            (unsigned long long)sl_invoker_cold_starts(f->inv));
+    for (size_t i = 0; i < sizeof(ff) / sizeof(ff[0]); i++) {
+        if (ff[i].first)
+            family(b, ff[i].name, ff[i].type, ff[i].help);
+        pos = 0;
+        while (sl__strmap_next(&r->fns, &pos, &k, &v))
+            fn_sample(b, ff[i].name, k, ff[i].extra, fn_value(v, ff[i].k));
     }
-    evbuffer_add_printf(b, "# TYPE sluice_trigger_desired_concurrency gauge\n"
-                           "# TYPE sluice_trigger_in_flight gauge\n"
-                           "# TYPE sluice_trigger_invocations_total counter\n"
-                           "# TYPE sluice_trigger_errors_total counter\n"
-                           "# TYPE sluice_trigger_retries_total counter\n"
-                           "# TYPE sluice_trigger_dead_lettered_total counter\n");
+    family(b, "sluice_function_last_start_seconds", "gauge",
+           "Spawn to ready of the latest instance start (process: to its first next)");
+    pos = 0;
+    while (sl__strmap_next(&r->fns, &pos, &k, &v)) {
+        sl_invoker_stats_t st;
+
+        sl_invoker_stats(((fn_t *)v)->inv, &st);
+        evbuffer_add_printf(b, "sluice_function_last_start_seconds{function=\"");
+        label(b, k);
+        evbuffer_add_printf(b, "\"} %.6f\n", (double)st.start_us_last / 1e6);
+    }
+
+    /* Per trigger: its counters, and the instances of the function it feeds. */
+    {
+        static const struct {
+            const char *name, *type, *help;
+        } tf[] = {
+            { "sluice_trigger_desired_concurrency", "gauge", "The autoscaler's concurrency" },
+            { "sluice_trigger_in_flight", "gauge", "Batches being invoked" },
+            { "sluice_trigger_backlog", "gauge", "Visible messages in the source at the last tick" },
+            { "sluice_trigger_instances", "gauge",
+              "Instances of the trigger's function, running and busy" },
+            { "sluice_trigger_invocations_total", "counter", "Batches handed to the function" },
+            { "sluice_trigger_errors_total", "counter", "Batches that failed as a whole" },
+            { "sluice_trigger_messages_ok_total", "counter", "Messages deleted after success" },
+            { "sluice_trigger_retries_total", "counter",
+              "Messages made visible again after a backoff" },
+            { "sluice_trigger_dead_lettered_total", "counter", "Messages moved to the DLQ" },
+            { "sluice_trigger_filtered_total", "counter",
+              "Messages deleted unseen by the filter criteria" },
+        };
+
+        for (size_t i = 0; i < sizeof(tf) / sizeof(tf[0]); i++) {
+            family(b, tf[i].name, tf[i].type, tf[i].help);
+            pos = 0;
+            while (sl__strmap_next(&r->trgs, &pos, &k, &v)) {
+                trg_t *t = v;
+                fn_t *f = sl__strmap_get(&r->fns, t->spec.function);
+                sl_qpoll_stats_t st;
+
+                sl_qpoll_stats(t->poll, &st);
+                switch (i) {
+                case 0: trg_sample(b, tf[i].name, t, NULL, st.desired); break;
+                case 1: trg_sample(b, tf[i].name, t, NULL, st.in_flight); break;
+                case 2: trg_sample(b, tf[i].name, t, NULL, st.backlog); break;
+                case 3:
+                    trg_sample(b, tf[i].name, t, ",state=\"running\"",
+                               f ? sl_invoker_running(f->inv) : 0);
+                    trg_sample(b, tf[i].name, t, ",state=\"busy\"",
+                               f ? sl_invoker_busy(f->inv) : 0);
+                    break;
+                case 4: trg_sample(b, tf[i].name, t, NULL, st.invocations); break;
+                case 5: trg_sample(b, tf[i].name, t, NULL, st.errors); break;
+                case 6: trg_sample(b, tf[i].name, t, NULL, st.messages_ok); break;
+                case 7: trg_sample(b, tf[i].name, t, NULL, st.retries); break;
+                case 8: trg_sample(b, tf[i].name, t, NULL, st.dead_lettered); break;
+                default: trg_sample(b, tf[i].name, t, NULL, st.filtered); break;
+                }
+            }
+        }
+    }
+
+    /* The autoscaler's inputs and outputs (sluice_scaler_*, docs/autoscaling.md). */
+    scalers = sl_calloc(r->trgs.n + 1, sizeof(*scalers));
+    names = sl_calloc(r->trgs.n + 1, sizeof(*names));
     pos = 0;
     while (sl__strmap_next(&r->trgs, &pos, &k, &v)) {
-        trg_t *t = v;
-        sl_qpoll_stats_t st;
-        const char *fn = t->spec.function;
-
-        sl_qpoll_stats(t->poll, &st);
-        evbuffer_add_printf(b,
-            "sluice_trigger_desired_concurrency{trigger=\"%s\",function=\"%s\"} %u\n"
-            "sluice_trigger_in_flight{trigger=\"%s\",function=\"%s\"} %u\n"
-            "sluice_trigger_invocations_total{trigger=\"%s\",function=\"%s\"} %llu\n"
-            "sluice_trigger_errors_total{trigger=\"%s\",function=\"%s\"} %llu\n"
-            "sluice_trigger_retries_total{trigger=\"%s\",function=\"%s\"} %llu\n"
-            "sluice_trigger_dead_lettered_total{trigger=\"%s\",function=\"%s\"} %llu\n",
-            k, fn, st.desired, k, fn, st.in_flight, k, fn, (unsigned long long)st.invocations,
-            k, fn, (unsigned long long)st.errors, k, fn, (unsigned long long)st.retries, k, fn,
-            (unsigned long long)st.dead_lettered);
+        scalers[n] = sl_qpoll_scaler(((trg_t *)v)->poll);
+        names[n++] = k;
     }
+    if ((len = sl_scaler_metrics_render(scalers, names, n, NULL, 0)) > 0) {
+        char *text = sl_malloc((size_t)len + 1);
+
+        sl_scaler_metrics_render(scalers, names, n, text, (size_t)len + 1);
+        evbuffer_add(b, text, (size_t)len);
+        sl_free(text);
+    }
+    sl_free(scalers);
+    sl_free(names);
 }
 
 /* ---- Lifetime ---- */

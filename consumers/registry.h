@@ -8,6 +8,8 @@
 #include "sluice/store.h"
 
 #include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
 
 struct event_base;
 struct evbuffer;
@@ -32,9 +34,14 @@ void sl_registry_function_delete(sl_registry_t *r, const char *name, sl_registry
  * {"status":"ok"|"error"|..., "payload": <parsed JSON or string>, "duration_ms", ...}. */
 void sl_registry_function_invoke(sl_registry_t *r, const char *name, const char *payload,
                                  size_t len, sl_registry_cb cb, void *arg);
-/* Recent output lines of a function's instances: not kept yet, answers SL_EINVAL
- * pointing at the broker log (where every line goes). */
-void sl_registry_function_logs(sl_registry_t *r, const char *name, sl_registry_cb cb, void *arg);
+/* Recent output lines of a function's instances (a ring of the last 1000 lines, 1 MiB,
+ * per function; see fnlog.h): those with seq > after (0: all), only the newest tail of
+ * them (SIZE_MAX: no limit). out: {"function", "lines": [{"seq", "time" (epoch ms),
+ * "instance", "stream" ("stdout"|"stderr"), "request" (id or null), "line"}], "next"
+ * (the seq to pass as after next time), "missed" (lines after `after` already dropped)}.
+ * SL_ENOTFOUND for an unknown function. */
+void sl_registry_function_logs(sl_registry_t *r, const char *name, uint64_t after, size_t tail,
+                               sl_registry_cb cb, void *arg);
 void sl_registry_trigger_put(sl_registry_t *r, const json_t *doc, sl_registry_cb cb, void *arg);
 void sl_registry_trigger_list(sl_registry_t *r, sl_registry_cb cb, void *arg);
 void sl_registry_trigger_delete(sl_registry_t *r, const char *id, sl_registry_cb cb, void *arg);

@@ -51,7 +51,7 @@ typedef struct item {
 
 typedef struct batch {
     sl_qpoll_t *p;
-    json_t *records;
+    sl_jbuf_t text;             /* {"Records":[ and the records so far, comma-separated */
     item_t *items;
     size_t n, cap;
     int64_t first_ms;           /* when its first message arrived (batching window) */
@@ -108,7 +108,7 @@ batch_free(batch_t *b)
         sl_free(b->items[i].group);
     }
     sl_free(b->items);
-    json_decref(b->records);
+    sl_free(b->text.p);
     sl_free(b);
 }
 
@@ -197,24 +197,29 @@ delete_receipts(sl_qpoll_t *p, const char **receipts, size_t n)
 
 /* ---- Filling batches ---- */
 
+/* The filter criteria see the record as a tree, so only triggers with filters build
+ * one; the event itself is written directly (sl_sqs_event_write). */
 static bool
-passes_filters(const sl_qpoll_t *p, const json_t *record)
+passes_filters(const sl_qpoll_t *p, const sl_msg_t *m, const char *receipt)
 {
-    json_t *view;
+    json_t *rec, *view;
     bool ok = false;
 
     if (p->nfilters == 0)
         return true;
-    view = sl_sqs_event_filter_view(record);
+    rec = sl_sqs_event_record(m, receipt, p->queue_arn, p->region, p->account, p->arn_prefix);
+    view = sl_sqs_event_filter_view(rec);
     for (size_t i = 0; i < p->nfilters && !ok; i++)
         ok = sl_filter_match(p->filters[i], view);
     json_decref(view);
+    json_decref(rec);
     return ok;
 }
 
 static void
-batch_add(batch_t *b, const sl_msg_t *m, const char *receipt, json_t *record)
+batch_add(batch_t *b, const sl_msg_t *m, const char *receipt)
 {
+    const sl_qpoll_t *p = b->p;
     item_t *it;
 
     if (b->n == b->cap) {
@@ -227,7 +232,10 @@ batch_add(batch_t *b, const sl_msg_t *m, const char *receipt, json_t *record)
     it->group = m->group_id ? sl_strdup(m->group_id) : NULL;
     it->receive_count = m->receive_count;
     it->failed = false;
-    json_array_append_new(b->records, record);
+    if (b->n > 1)
+        sl_jbuf_raw(&b->text, ",", 1);
+    sl_sqs_event_write(&b->text, m, receipt, p->queue_arn, p->region, p->account,
+                       p->arn_prefix);
 }
 
 static batch_t *
@@ -236,7 +244,7 @@ batch_new(sl_qpoll_t *p)
     batch_t *b = sl_calloc(1, sizeof(*b));
 
     b->p = p;
-    b->records = json_array();
+    sl_jbuf_lit(&b->text, "{\"Records\":[");
     return b;
 }
 
@@ -274,17 +282,13 @@ on_received(void *arg, int status, const sl_received_t *msgs, size_t n)
         p->filling = batch_new(p);
     b = p->filling;
     for (size_t i = 0; i < n; i++) {
-        json_t *rec = sl_sqs_event_record(msgs[i].msg, msgs[i].receipt, p->queue_arn, p->region,
-                                          p->account, p->arn_prefix);
-
-        if (!passes_filters(p, rec)) {
+        if (!passes_filters(p, msgs[i].msg, msgs[i].receipt)) {
             drop[ndrop++] = msgs[i].receipt;        /* valid until this callback returns */
-            json_decref(rec);
             continue;
         }
         if (b->n == 0)
             b->first_ms = now;
-        batch_add(b, msgs[i].msg, msgs[i].receipt, rec);
+        batch_add(b, msgs[i].msg, msgs[i].receipt);
     }
     p->st.filtered += ndrop;
     delete_receipts(p, drop, ndrop);
@@ -569,21 +573,17 @@ static void
 dispatch(sl_qpoll_t *p)
 {
     batch_t *b = p->filling;
-    json_t *event = json_object();
-    struct evbuffer *buf = evbuffer_new();
-    size_t len;
     int rc;
 
     p->filling = NULL;
     event_del(p->wake_ev);
-    json_object_set(event, "Records", b->records);
-    sl_json_write(buf, event);
-    json_decref(event);
-    len = evbuffer_get_length(buf);
+    sl_jbuf_raw(&b->text, "]}", 2);
     p->in_flight++;
     ref(p);
-    rc = sl_invoker_invoke(p->inv, (const char *)evbuffer_pullup(buf, -1), len, on_invoked, b);
-    evbuffer_free(buf);
+    rc = sl_invoker_invoke(p->inv, b->text.p, b->text.n, on_invoked, b);
+    sl_free(b->text.p);                 /* the invoker keeps its own copy */
+    b->text.p = NULL;
+    b->text.n = b->text.cap = 0;
     if (rc != SL_OK) {
         sl_invoke_result_t r = { 0 };
 
@@ -603,6 +603,7 @@ on_tick_info(void *arg, int status, const sl_queue_info_t *info)
     const char *why = "";
     uint32_t before;
     int64_t now = wall_ms();
+    int level;
 
     p->ticking = false;
     if (!unref_alive(p))
@@ -621,14 +622,18 @@ on_tick_info(void *arg, int status, const sl_queue_info_t *info)
     p->st.backlog = info->visible;
     before = p->scaler.desired;
     sl_scaler_tick(&p->scaler, info->visible, p->in_flight, now, &why);
-    if (p->scaler.desired != before) {
+    /* Every decision is logged with its inputs: changes at info, the rest at debug. */
+    level = p->scaler.desired != before ? SL_LOG_INFO : SL_LOG_DEBUG;
+    if (level >= sl_log_level) {
         char buf[512];
 
         sl_scaler_format(&p->scaler, buf, sizeof(buf));
-        sl_log(SL_LOG_INFO, "autoscaler decision trigger=%s function=%s %s", p->spec.id,
-               p->spec.function, buf);
-        p->parked = false;
+        sl_log(level, "autoscaler decision trigger=%s function=%s %s running=%zu busy=%zu "
+               "queued=%zu", p->spec.id, p->spec.function, buf, sl_invoker_running(p->inv),
+               sl_invoker_busy(p->inv), sl_invoker_queued(p->inv));
     }
+    if (p->scaler.desired != before)
+        p->parked = false;
     pump(p);
 }
 
@@ -814,4 +819,10 @@ const sl_trigger_spec_t *
 sl_qpoll_spec(const sl_qpoll_t *p)
 {
     return &p->spec;
+}
+
+const sl_scaler_t *
+sl_qpoll_scaler(const sl_qpoll_t *p)
+{
+    return &p->scaler;
 }

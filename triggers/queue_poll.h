@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 struct event_base;
+struct sl_scaler;
 typedef struct sl_qpoll sl_qpoll_t;
 
 typedef struct sl_qpoll_env {
@@ -48,5 +49,7 @@ void sl_qpoll_stop(sl_qpoll_t *p, void (*done)(void *arg), void *arg);
 void sl_qpoll_destroy(sl_qpoll_t *p);
 void sl_qpoll_stats(const sl_qpoll_t *p, sl_qpoll_stats_t *out);
 const sl_trigger_spec_t *sl_qpoll_spec(const sl_qpoll_t *p);
+/* The trigger's autoscaler, for /metrics; borrowed, valid while p is. */
+const struct sl_scaler *sl_qpoll_scaler(const sl_qpoll_t *p);
 
 #endif

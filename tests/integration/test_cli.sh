@@ -2,7 +2,7 @@
 # test_cli.sh BUILD_DIR - the `sluice` command-line client against a real sluiced.
 # Starts BUILD_DIR/sluiced on a free loopback port, drives every CLI command through it
 # (queues, send from an argument and from stdin, receive --delete, stats, purge, FIFO
-# groups and dedup ids, functions, triggers, stats, redrive) and checks outputs and the documented exit statuses: 1 for a
+# groups and dedup ids, functions, function logs, triggers, stats, redrive) and checks outputs and the documented exit statuses: 1 for a
 # broker error, 2 for a usage error, 3 for an unreachable broker. sluiced is killed on
 # exit. The last line is "N passed, M failed"; the exit status is non-zero on failure.
 set -u
@@ -303,6 +303,55 @@ sl function delete t-fn
 expect_err "deleting an unknown function exits 1" 1 "^sluice: ResourceNotFoundException: "
 sl function invoke t-no-such-fn
 expect_err "invoking an unknown function exits 1" 1 "^sluice: ResourceNotFoundException: "
+
+# function logs: a real process function (the shell custom runtime) that writes to
+# stderr; its lines come back through the broker's per-function ring.
+FN_DIR=$(cd "$(dirname "$0")/functions/shell" && pwd)
+sl function create t-log --process 'sh ./bootstrap' --cwd "$FN_DIR" --handler function.handler
+sl function logs t-log
+expect "function logs of a function that never ran is empty" 0 ""
+sl function invoke t-log --payload '{"action":"log"}'
+REQ=$(printf '%s' "$OUT" | python3 -c 'import json, sys; print(json.load(sys.stdin)["request_id"])')
+sl function logs t-log
+printf '%s\n' "$OUT" | grep -Eq "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{3}Z 1 stderr $REQ log line one from the handler$" &&
+    printf '%s\n' "$OUT" | grep -q "stderr $REQ log line two from the handler$" &&
+    printf '%s\n' "$OUT" | grep -q " 1 stdout - bootstrap starting function=t-log" &&
+    ok "function logs prints the instance's lines with time, instance, stream, request" ||
+    bad "function logs" "exit $RC [$OUT] [$ERR]"
+sl function logs t-log --tail 1
+[ "$(printf '%s\n' "$OUT" | wc -l)" = 1 ] && printf '%s' "$OUT" | grep -q 'log line two' &&
+    ok "function logs --tail 1 is one line" || bad "function logs --tail 1" "[$OUT]"
+sl function logs t-log --json
+printf '%s' "$OUT" | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+seqs = [l["seq"] for l in d["lines"]]
+ok = (seqs == sorted(seqs) and d["next"] == seqs[-1] and d["missed"] == 0
+      and {"seq", "time", "instance", "stream", "request", "line"} <= set(d["lines"][-1]))
+sys.exit(0 if ok else 1)' && ok "function logs --json is the raw reply" ||
+    bad "function logs --json" "[$OUT]"
+"$SLUICE" --endpoint "$EP" function logs t-log --follow >"$TMP/follow" 2>"$TMP/follow.err" &
+FOLLOW=$!
+sl function invoke t-log --payload '{"action":"log","n":"second"}'
+REQ2=$(printf '%s' "$OUT" | python3 -c 'import json, sys; print(json.load(sys.stdin)["request_id"])')
+for _ in $(seq 100); do
+    grep -q "stderr $REQ2 log line two" "$TMP/follow" && break
+    sleep 0.1
+done
+kill "$FOLLOW" 2>/dev/null
+wait "$FOLLOW" 2>/dev/null
+[ "$(grep -c "log line one from the handler" "$TMP/follow")" = 2 ] &&
+    grep -q "stderr $REQ2 log line two" "$TMP/follow" &&
+    ok "function logs --follow prints old lines, then new ones once each" ||
+    bad "function logs --follow" "[$(cat "$TMP/follow")] [$(cat "$TMP/follow.err")]"
+sl function logs t-no-such-fn
+expect_err "logs of an unknown function exits 1" 1 "^sluice: ResourceNotFoundException: "
+OUT=$(curl -s -o /dev/null -w '%{http_code}' "$EP/v1/functions/t-log/logs?tail=x")
+[ "$OUT" = 400 ] && ok "a bad ?tail= is 400" || bad "bad tail" "[$OUT]"
+OUT=$(curl -s -o /dev/null -w '%{http_code}' "$EP/v1/functions/t-log/logs?after=-1")
+[ "$OUT" = 400 ] && ok "a bad ?after= is 400" || bad "bad after" "[$OUT]"
+sl function logs t-log --tail x
+expect_err "function logs --tail x exits 2" 2 "tail"
+sl function delete t-log
 sl redrive t-src --rate 5
 expect_err "redrive of a queue that is no DLQ prints the SQS error" 1 "^sluice: [A-Za-z.]+: "
 sl redrive status t-src

@@ -6,7 +6,9 @@
  *                            prints its figures, asserts nothing on speed
  *   test_invokers bench      the measurement: more invocations, 3 runs each,
  *                            medians; cold starts against a bare baseline
- *   test_invokers server P   (internal) the trivial HTTP function server
+ *   test_invokers cold       only the cold-start measurement of bench (21 starts)
+ *   test_invokers server FD  (internal) the trivial HTTP function server on the
+ *                            listening socket FD (tests/bench/functions.py uses it too)
  *
  * Loads: native - the no-op path of functions/native/echo.c with a ~3 KB
  * batch payload, over the invoker's thread pool; process - functions/c_runtime
@@ -378,7 +380,8 @@ cold_bare(int runs, bool via_sh)
 int
 main(int argc, char **argv)
 {
-    bool bench = argc > 1 && strcmp(argv[1], "bench") == 0;
+    bool cold_only = argc > 1 && strcmp(argv[1], "cold") == 0;
+    bool bench = cold_only || (argc > 1 && strcmp(argv[1], "bench") == 0);
     long n_native = bench ? 500000 : 20000;
     long n_process = bench ? 100000 : 5000;
     long n_http = bench ? 100000 : 5000;
@@ -401,7 +404,9 @@ main(int argc, char **argv)
             "\"eventSource\":\"aws:sqs\"}", i ? "," : "", i, i);
     payload_len += (size_t)snprintf(payload + payload_len, sizeof(payload) - payload_len, "]}");
 
-    if ((server = start_server(&port)) < 0) {
+    if (cold_only)
+        runs = 0;
+    else if ((server = start_server(&port)) < 0) {
         fprintf(stderr, "cannot start the http function server\n");
         return 1;
     }
@@ -415,8 +420,10 @@ main(int argc, char **argv)
             return 1;
         }
     }
-    kill(server, SIGTERM);
-    waitpid(server, &status, 0);
+    if (server > 0) {
+        kill(server, SIGTERM);
+        waitpid(server, &status, 0);
+    }
 
     c_bare = cold_bare(cold_runs, false);
     c_bare_sh = cold_bare(cold_runs, true);

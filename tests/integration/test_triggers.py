@@ -3,7 +3,9 @@ custom runtime in functions/shell, speaking the Lambda Runtime API through curl)
 driven through the native API. Covers success, retries with backoff then
 dead-lettering with reason attributes, partial batch failures, filter criteria,
 Lambda's visibility-timeout rule, scaling up under a burst and back to zero, and
-the SQS event shape the handler receives. Runs on every store (conformance)."""
+the SQS event shape the handler receives, and a Node.js handler written for AWS Lambda
+(functions/node/sqs.mjs, partial batch responses) run by AWS's aws-lambda-ric. Runs on
+every store (conformance)."""
 
 import hashlib
 import json
@@ -22,6 +24,8 @@ import broker  # noqa: E402
 BROKER = None
 REDIS = None
 FN_DIR = os.path.join(HERE, "functions", "sqs_shell")
+NODE_DIR = os.path.join(HERE, "functions", "node")
+NODE_RIC = os.path.join(NODE_DIR, "node_modules", "aws-lambda-ric", "bin", "index.mjs")
 
 
 def api(method, path, body=None, ok=(200,)):
@@ -204,6 +208,120 @@ class Triggers(unittest.TestCase):
         wait_until(lambda: self.trigger_state(tid)["messages_ok"] >= 31, what="cold start")
         _, fn = api("GET", "/v1/functions/" + f)
         self.assertGreaterEqual(fn["cold_starts"], 2)
+
+    def test_metrics_and_decision_log_carry_scaler_inputs_and_outputs(self):
+        q, d, f, tid = self.make()
+        self.send(q, "poison")
+        wait_until(lambda: self.trigger_state(tid)["dead_lettered"] >= 1, what="the dead letter")
+        for i in range(3):      # after it: a batch with the poison fails as a whole
+            self.send(q, "fine %d" % i)
+        wait_until(lambda: self.trigger_state(tid)["messages_ok"] >= 3, what="the good ones")
+        st = self.trigger_state(tid)
+        with urllib.request.urlopen(BROKER.endpoint + "/metrics", timeout=10) as r:
+            text = r.read().decode()
+        samples = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                key, value = line.rsplit(" ", 1)
+                name, _, labels = key.partition("{")
+                pairs = frozenset(tuple(p.split("=", 1)) for p in labels.rstrip("}").split(",")
+                                  if p)
+                samples[(name, pairs)] = float(value)
+
+        def get(name, **labels):
+            return samples[(name, frozenset((k, '"%s"' % v) for k, v in labels.items()))]
+
+        tl = {"trigger": tid, "function": f}
+        self.assertEqual(get("sluice_trigger_invocations_total", **tl), st["invocations"])
+        self.assertEqual(get("sluice_trigger_errors_total", **tl), st["errors"])
+        self.assertGreaterEqual(st["errors"], 2)     # the poison batch, twice
+        self.assertEqual(get("sluice_trigger_retries_total", **tl), st["retries"])
+        self.assertGreaterEqual(st["retries"], 1)
+        self.assertEqual(get("sluice_trigger_dead_lettered_total", **tl), 1)
+        self.assertEqual(get("sluice_trigger_messages_ok_total", **tl), st["messages_ok"])
+        for name in ("sluice_trigger_desired_concurrency", "sluice_trigger_in_flight",
+                     "sluice_trigger_backlog"):
+            self.assertGreaterEqual(get(name, **tl), 0)
+        running = get("sluice_trigger_instances", state="running", **tl)
+        self.assertEqual(running, get("sluice_function_instances", function=f, state="running"))
+        self.assertLessEqual(get("sluice_trigger_instances", state="busy", **tl), running)
+        # By function: every batch was an invocation; the poison ones function errors.
+        self.assertGreaterEqual(get("sluice_function_invocations_total", function=f),
+                                st["invocations"])
+        self.assertGreaterEqual(get("sluice_function_errors_total", function=f,
+                                    type="function_error"), 2)
+        self.assertGreaterEqual(get("sluice_function_cold_starts_total", function=f), 1)
+        self.assertGreater(get("sluice_function_last_start_seconds", function=f), 0)
+        # The autoscaler's inputs and outputs, per trigger.
+        for name in ("desired", "target", "backlog", "in_flight", "arrival_rate",
+                     "completion_rate", "need_arrivals", "need_backlog", "scale_ups_total",
+                     "scale_downs_total"):
+            self.assertGreaterEqual(get("sluice_scaler_" + name, trigger=tid), 0, name)
+        self.assertGreater(get("sluice_scaler_mean_duration_seconds", trigger=tid), 0)
+        self.assertTrue(0 <= get("sluice_scaler_error_ratio", trigger=tid) <= 1)
+        self.assertGreaterEqual(get("sluice_scaler_cold_starts_total", trigger=tid), 1)
+        self.assertEqual(sum(1 for name, labels in samples if name == "sluice_scaler_decision"
+                             and ("trigger", '"%s"' % tid) in labels), 1)
+        self.assertEqual(get("sluice_scaler_desired", trigger=tid), st["desired"])
+        # The decision log: each change with every input, and the function's instances.
+        with open(BROKER.log_path, errors="replace") as fh:
+            lines = [l for l in fh if "autoscaler decision trigger=%s " % tid in l]
+        self.assertTrue(lines)
+        for field in ("desired=", "why=", "backlog=", "in_flight=", "arrival_rate=",
+                      "completion_rate=", "mean_duration_ms=", "error_rate=", "cold_starts=",
+                      "running=", "busy=", "queued="):
+            self.assertIn(field, lines[-1])
+
+    # ---- A Node.js handler written for AWS Lambda, run by AWS's runtime client ----
+
+    def make_node(self, **trigger_extra):
+        if not os.path.exists(NODE_RIC):
+            self.skipTest("aws-lambda-ric is not installed in functions/node (npm ci there)")
+        return self.make(fn_extra={"command": "node node_modules/aws-lambda-ric/bin/index.mjs sqs.handler",
+                                   "cwd": NODE_DIR, "handler": "sqs.handler",
+                                   "timeout_ms": 10000},
+                         trigger_extra=trigger_extra)
+
+    def test_node_lambda_handler_success(self):
+        q, _, f, tid = self.make_node(batch_window_ms=300)
+        sent = {self.send(q, "order %d" % i) for i in range(5)}
+        wait_until(lambda: self.trigger_state(tid)["messages_ok"] >= 5, timeout=60,
+                   what="the node handler")
+        wait_until(lambda: queue_counts(q) == (0, 0, 0), what="deletion")
+        seen = self.events()
+        self.assertEqual({e["messageId"] for e in seen}, sent)
+        self.assertEqual(len(seen), 5)          # each once: nothing failed, nothing retried
+        self.assertTrue(all(e["eventSource"] == "aws:sqs" and e["receiveCount"] == "1"
+                            for e in seen))
+        st = self.trigger_state(tid)
+        self.assertEqual((st["errors"], st["retries"], st["dead_lettered"]), (0, 0, 0))
+        _, logs = api("GET", "/v1/functions/%s/logs" % f)
+        self.assertTrue(any("processed" in l["line"] and l["request"] for l in logs["lines"]),
+                        logs)
+
+    def test_node_lambda_handler_partial_batch_failure(self):
+        q, d, f, tid = self.make_node(report_batch_item_failures=True, batch_window_ms=500)
+        good = {self.send(q, "fine a"), self.send(q, "fine b")}
+        bad = self.send(q, "please fail this one")
+        # maxReceiveCount is 2: the reported record is retried once, then dead-lettered.
+        _, got = wait_until(lambda: (lambda r: r if r[1]["messages"] else None)(
+            api("GET", "/v1/queues/%s/messages?wait=1" % d)), timeout=60,
+            what="the dead letter")
+        m = got["messages"][0]
+        self.assertEqual(m["id"], bad)
+        self.assertEqual(m["message_attributes"]["sluice.error"]["value"],
+                         "Reported in batchItemFailures")
+        self.assertEqual(m["message_attributes"]["sluice.function"]["value"], f)
+        seen = self.events()
+        self.assertEqual(sorted(e["receiveCount"] for e in seen if e["messageId"] == bad),
+                         ["1", "2"])
+        self.assertEqual(sorted(e["messageId"] for e in seen if e["messageId"] != bad),
+                         sorted(good))        # the good ones once each, never retried
+        wait_until(lambda: queue_counts(q) == (0, 0, 0), what="an empty source queue")
+        st = self.trigger_state(tid)
+        self.assertEqual(st["messages_ok"], 2)
+        self.assertEqual(st["dead_lettered"], 1)
+        self.assertEqual(st["errors"], 0)       # partial failures fail no whole batch
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fnlog.h"
 #include "invoke.h"
 #include "sluice/error.h"
 #include "sluice/log.h"
@@ -520,6 +521,57 @@ test_shell_output_logged_with_request_id(void **state)
     free(text);
 }
 
+static bool
+ring_has_two(void *ctx)
+{
+    sl_fnlog_t *ring = ctx;
+
+    for (size_t i = 0; i < sl__fnlog_count(ring); i++)
+        if (strstr(sl__fnlog_at(ring, i)->text, "log line two") != NULL)
+            return true;
+    return false;
+}
+
+/* The same lines reach the ring given in opts.output, with stream, instance and
+ * request id (what `sluice function logs` prints). */
+static void
+test_shell_output_into_ring(void **state)
+{
+    sl_fnlog_t *ring = sl__fnlog_create(100, 0);
+    sl_invoker_opts_t opts = { .output = ring };
+    const sl_fnlog_line_t *l;
+    sl_function_spec_t s;
+    sl_invoker_t *inv;
+    int seen = 0;
+    res_t a;
+
+    (void)state;
+    spec_shell(&s, "shell-ring");
+    inv = make(&s, &opts);
+    invoke(inv, "{\"action\":\"log\"}", &a);
+    run_until(has_run, &a, 10000);
+    assert_true(run_until(ring_has_two, ring, 10000));
+    stop_and_destroy(inv);
+    wait_result(&a, 0);
+    assert_int_equal(a.outcome, SL_INVOKE_OK);
+    l = sl__fnlog_at(ring, 0);
+    assert_string_equal(l->text, "bootstrap starting function=shell-ring handler=function.handler");
+    assert_int_equal(l->stream, SL_FNLOG_STDOUT);
+    assert_string_equal(l->request, "");
+    for (size_t i = 0; i < sl__fnlog_count(ring); i++) {
+        l = sl__fnlog_at(ring, i);
+        if (strncmp(l->text, "log line ", 9) != 0)
+            continue;
+        assert_int_equal(l->stream, SL_FNLOG_STDERR);
+        assert_int_equal(l->instance, 1);
+        assert_string_equal(l->request, a.request_id);
+        assert_int_equal(l->seq, i + 1);
+        seen++;
+    }
+    assert_int_equal(seen, 2);
+    sl__fnlog_destroy(ring);
+}
+
 static bool shut_done;
 
 static void
@@ -536,6 +588,12 @@ is_shut(void *ctx)
     return shut_done;
 }
 
+static bool
+is_busy(void *ctx)
+{
+    return sl_invoker_busy(ctx) > 0;
+}
+
 static void
 test_shell_graceful_shutdown(void **state)
 {
@@ -549,7 +607,9 @@ test_shell_graceful_shutdown(void **state)
     inv = make(&s, NULL);
     invoke(inv, "{\"action\":\"nap\"}", &a);
     invoke(inv, "{\"queued\":1}", &b);
-    run_for(200);
+    /* The nap must be running, not waiting for the instance to start (which takes
+     * longer than any fixed wait on a loaded machine). */
+    assert_true(run_until(is_busy, inv, 10000));
     shut_done = false;
     sl_invoker_shutdown(inv, on_shutdown, NULL);
     assert_int_equal(sl_invoker_invoke(inv, "{}", 2, on_result, &c), SL_ESTATE);
@@ -1136,6 +1196,7 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_shell_concurrency_and_idle_reaping, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_shell_output_into_ring, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shell_output_logged_with_request_id, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_shell_graceful_shutdown, setup, teardown),
