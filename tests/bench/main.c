@@ -23,6 +23,7 @@ static const char usage[] =
 "       sluice-bench wait-ready URL [--timeout-ms N] [--since-us T | --epoch]\n"
 "       sluice-bench freeport [HOST]\n"
 "       sluice-bench selftest\n"
+"       sluice-bench redis-script --list | --sha NAME | NAME\n"
 "       sluice-bench --help\n"
 "\n"
 "run: three phases over keep-alive HTTP/1.1 connections on one thread.\n"
@@ -105,6 +106,10 @@ static const char usage[] =
 "\n"
 "selftest: check the fast answer scanner `run` uses against jansson on canned,\n"
 "  generated, truncated and mutated answers; prints \"N passed, M failed\".\n"
+"\n"
+"redis-script: the redis store's Lua scripts, from the broker's own table (what\n"
+"  tests/bench/redis.sh loads into Redis for its redis-benchmark ceiling). --list\n"
+"  prints \"name sha1\" per script, --sha NAME the SHA-1 EVALSHA takes, NAME the text.\n"
 "\n"
 "See tests/bench/README.md for the targets and tests/bench/run.sh for the full suite.\n";
 
@@ -539,6 +544,8 @@ main(int argc, char **argv)
         return cmd_freeport(argc - 1, argv + 1);
     if (strcmp(cmd, "selftest") == 0)
         return bench_selftest();
+    if (strcmp(cmd, "redis-script") == 0)
+        return bench_redis_script(argc - 1, argv + 1);
     fprintf(stderr, "sluice-bench: unknown command %s (see --help)\n", cmd);
     return 2;
 }
