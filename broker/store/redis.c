@@ -843,6 +843,34 @@ schedule_wake(rstore_t *rs, watch_t *w, long long redis_now, long long next)
     arm_wake(rs);
 }
 
+/* Reads a delivery state "rc:serial:first_receive:sent:seq:expire:dlq_source:group"
+ * (redis_scripts.c): the six numbers into v, the dlq source (borrowed from p) into
+ * *src. False when malformed. */
+static bool
+parse_state(const char *p, size_t len, long long v[6], const char **src, size_t *srclen)
+{
+    const char *end = p + len;
+
+    for (int i = 0; i < 6; i++) {
+        unsigned long long x = 0;
+        int digits = 0;
+
+        for (; p < end && *p >= '0' && *p <= '9' && digits < 19; p++, digits++)
+            x = x * 10 + (unsigned long long)(*p - '0');
+        if (digits == 0 || p >= end || *p != ':')
+            return false;
+        v[i] = (long long)x;
+        p++;
+    }
+    *src = p;
+    while (p < end && *p != ':')
+        p++;
+    if (p >= end)
+        return false;
+    *srclen = (size_t)(p - *src);
+    return true;
+}
+
 static void
 on_received(void *arg, int status, redisReply *r)
 {
@@ -863,7 +891,7 @@ on_received(void *arg, int status, redisReply *r)
     enter(rs);
     status = reply_status(o, "receive", status, r);
     if (status == SL_OK && (!is_array(r, 4) || !r_int(r, 1, &now) || !r_int(r, 2, &next) ||
-                            (r->elements - 4) % 8 != 0)) {
+                            (r->elements - 4) % 3 != 0)) {
         malformed(o, "receive");
         status = SL_EBACKEND;
     }
@@ -876,21 +904,20 @@ on_received(void *arg, int status, redisReply *r)
             uid = strtoll(us, NULL, 10);
         else if (!r_int(r, 3, &uid))
             uid = 0;
-        n = (r->elements - 4) / 8;
+        n = (r->elements - 4) / 3;
         rv = sl_calloc(n ? n : 1, sizeof(*rv));
         msgs = sl_calloc(n ? n : 1, sizeof(*msgs));
         receipts = sl_calloc(n ? n : 1, sizeof(*receipts));
     }
     for (size_t i = 0; i < n; i++) {
-        size_t b = 4 + 8 * i, klen, blen, slen;
-        const char *key, *blob, *src;
-        long long ser, rc, fr, sent, seq;
+        size_t b = 4 + 3 * i, klen, blen, stlen, slen;
+        const char *key, *blob, *st, *src;
+        long long v[6];             /* rc, serial, first receive, sent, seq, expire */
         sl_msg_t *m;
 
-        if (!r_str(r, b, &key, &klen) || key == NULL || !r_int(r, b + 1, &ser) ||
-            !r_str(r, b + 2, &blob, &blen) || blob == NULL || !r_int(r, b + 3, &rc) ||
-            !r_int(r, b + 4, &fr) || !r_int(r, b + 5, &sent) || !r_int(r, b + 6, &seq) ||
-            !r_str(r, b + 7, &src, &slen)) {
+        if (!r_str(r, b, &key, &klen) || key == NULL || !r_str(r, b + 1, &st, &stlen) ||
+            st == NULL || !parse_state(st, stlen, v, &src, &slen) ||
+            !r_str(r, b + 2, &blob, &blen) || blob == NULL) {
             malformed(o, "receive");
             continue;
         }
@@ -899,12 +926,12 @@ on_received(void *arg, int status, redisReply *r)
                    key);
             continue;
         }
-        m->receive_count = (uint32_t)rc;
-        m->first_receive_ms = fr;
-        m->sent_ms = sent;
-        m->seq = seq > 0 ? (uint64_t)seq : 0;
+        m->receive_count = (uint32_t)v[0];
+        m->first_receive_ms = v[2];
+        m->sent_ms = v[3];
+        m->seq = (uint64_t)v[4];
         snprintf(receipts[got], RECEIPT_LEN + 1, "%016llx%016llx%08x",
-                 (unsigned long long)uid, strtoull(key, NULL, 10), (unsigned)ser);
+                 (unsigned long long)uid, strtoull(key, NULL, 10), (unsigned)v[1]);
         msgs[got] = m;
         rv[got].msg = m;
         rv[got].receipt = receipts[got];
