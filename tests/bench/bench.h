@@ -7,7 +7,7 @@
  * reading of SQS answers, checked against jansson by `sluice-bench selftest`),
  * http_client.c (a minimal keep-alive HTTP/1.1 client on bufferevents), run.c (the
  * load phases), ceiling.c (the evhttp reference server), rscripts.c (the redis
- * store's scripts), main.c (command line). Guarded by SLUICE_BENCH_H. */
+ * store's scripts), filter.c (the filter matcher's speed), main.c (command line). Guarded by SLUICE_BENCH_H. */
 #ifndef SLUICE_BENCH_H
 #define SLUICE_BENCH_H
 
@@ -228,5 +228,10 @@ int bench_ceiling(const bench_ceiling_opts_t *o);
 
 /* `sluice-bench redis-script ...` (argv[0] is "redis-script"); exit status. */
 int bench_redis_script(int argc, char **argv);
+
+/* ---- filter.c ---- */
+
+/* `sluice-bench filter`: prints the figures (a table, or one JSON object); exit status. */
+int bench_filter(int runs, int ms, bool json);
 
 #endif
