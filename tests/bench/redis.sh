@@ -280,10 +280,11 @@ rb() {
         -P "$RB_PIPELINE" -n "$CALLS" --csv "$@" 2>/dev/null | tail -n 1 | cut -d, -f2 | tr -d '"'
 }
 
-C_SEND=() C_RECV=() C_DEL=() C_ALL=() U_SEND=() U_RECV=() U_DEL=()
+C_SEND=() C_RECV=() C_DEL=() C_ALL=() U_SEND=() U_RECV=() U_DEL=() C_RCPU=()
 for i in $(seq 1 "$RUNS"); do
     say "ceiling: run $i of $RUNS"
     k0=$("${R[@]}" hget "${PREFIX}q:$CQ" nk)
+    r0=$(cpu_ticks "$REDIS_PID")
 
     "${R[@]}" config resetstat >/dev/null
     rps=$(rb EVALSHA "${SHA[send]}" 0 "$PREFIX" "$CQ" "$BATCH" "${SEND_ARGS[@]}")
@@ -320,9 +321,10 @@ for i in $(seq 1 "$RUNS"); do
     n=$("${R[@]}" hlen "${PREFIX}q:$CQ:msg")
     [ "$n" = 0 ] || die "ceiling delete left $n messages (see $OUT/ceiling-$i-delete.log)"
 
+    C_RCPU+=("$(calc "($(cpu_ticks "$REDIS_PID") - $r0) / $TICK * 1e6 / $MESSAGES")")
     C_ALL+=("$(calc "1 / (1 / ${C_SEND[-1]} + 1 / ${C_RECV[-1]} + 1 / ${C_DEL[-1]})")")
     say "  send ${C_SEND[-1]} msg/s, receive ${C_RECV[-1]}, delete ${C_DEL[-1]}," \
-        "all three ${C_ALL[-1]}"
+        "all three ${C_ALL[-1]}; redis-server CPU ${C_RCPU[-1]} µs per message"
 done
 
 # ---- summary ----
@@ -357,7 +359,7 @@ Load average before / after: $LOAD_BEFORE / $(cut -d' ' -f1-3 /proc/loadavg).
 | send + receive + delete, msg/s | $(fmt_int "$e_all") | $(fmt_int "$c_all") | $(ratio "$e_all" "$c_all") | ≥ 30,000; ≥ 0.40 | $(meets "$e_all" ">=" 30000); $(meets "$(ratio "$e_all" "$c_all")" ">=" 0.40) |
 | EVALSHA + EVAL per $BATCH messages | $(printf "%.2f" "${per10:-0}") | 3 | | ≤ 4 | $(meets "$per10" "<=" 4) |
 | Redis µs per send / receive / delete script | $(us "$(median "${E_USEND[@]}")") / $(us "$(median "${E_URECV[@]}")") ¹ | $(us "$(median "${U_SEND[@]}")") / $(us "$(median "${U_RECV[@]}")") / $(us "$(median "${U_DEL[@]}")") | | | |
-| CPU µs per message, sluiced / redis-server | $(us "$(median "${E_SCPU[@]}")") / $(us "$(median "${E_RCPU[@]}")") | | | | |
+| CPU µs per message, sluiced / redis-server ² | $(us "$(median "${E_SCPU[@]}")") / $(us "$(median "${E_RCPU[@]}")") | — / $(us "$(median "${C_RCPU[@]}")") | $(ratio "$(median "${C_RCPU[@]}")" "$(median "${E_RCPU[@]}")") | | |
 | errors, all runs | $E_ERR | 0 | | 0 | |
 
 Ceiling per script, msg/s: send $(fmt_int "$c_send"), receive $(fmt_int "$c_recv_only"), delete
@@ -365,4 +367,7 @@ $(fmt_int "$c_del") (redis-cli --pipe with every real receipt once). "send + rec
 delete" is messages ÷ (send time + receive-and-delete time) for sluiced, and
 1 / (1/send + 1/receive + 1/delete) for the ceiling: the same messages through all three.
 ¹ end to end, receive and delete scripts together (INFO commandstats usec_per_call).
+² from /proc/PID/stat over each measurement, all three steps, per message; the ratio is
+ceiling / end to end, the share of Redis's work per message that is the scripts' own. It
+does not depend on what else runs on the machine the way msg/s do.
 EOF
