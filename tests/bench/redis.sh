@@ -17,7 +17,8 @@
 #        send     redis-benchmark, $MESSAGES / $BATCH calls of $BATCH messages whose
 #                 records are as long as sluiced's for $SIZE-byte bodies (the script
 #                 stores records without reading them, so printable filler of the
-#                 real length costs the same);
+#                 real length costs the same), each record and id made different in
+#                 every call by redis-benchmark -r;
 #        receive  redis-benchmark, $MESSAGES / $BATCH calls taking $BATCH each from
 #                 the messages the send step left (checked: all in flight after);
 #        delete   redis-cli --pipe of $MESSAGES / $BATCH calls carrying the real
@@ -267,11 +268,14 @@ for s in send receive delete; do
     [ "${SHA[$s]}" = "$("$BENCH" redis-script --sha "$s")" ] || die "SHA of $s differs"
 done
 
-# send: records of the real length, distinct ids, the arguments r_send passes
-REC=$(head -c "$RECLEN" /dev/zero | tr '\0' r)
+# send: the arguments r_send passes, with records of the real length. Each record and
+# id starts or ends with __rand_int__, which redis-benchmark -r replaces by a random
+# 12-digit number in every command, so that they differ as sluiced's do (callgrind: the
+# script's instructions are the same either way, 488k per call).
+REC=__rand_int__$(head -c $((RECLEN > 12 ? RECLEN - 12 : 0)) /dev/zero | tr '\0' r)
 SEND_ARGS=()
 for j in $(seq 1 "$BATCH"); do
-    SEND_ARGS+=("$REC" "$(printf '%08x-0000-4000-8000-%012x' "$j" "$j")" "$SIZE" 0 "" "" -1)
+    SEND_ARGS+=("$REC" "$(printf '%08x-0000-4000-8000-' "$j")__rand_int__" "$SIZE" 0 "" "" -1)
 done
 
 # redis-benchmark's requests per second from its CSV (last line, second field)
@@ -287,7 +291,7 @@ for i in $(seq 1 "$RUNS"); do
     r0=$(cpu_ticks "$REDIS_PID")
 
     "${R[@]}" config resetstat >/dev/null
-    rps=$(rb EVALSHA "${SHA[send]}" 0 "$PREFIX" "$CQ" "$BATCH" "${SEND_ARGS[@]}")
+    rps=$(rb -r 1000000000000 EVALSHA "${SHA[send]}" 0 "$PREFIX" "$CQ" "$BATCH" "${SEND_ARGS[@]}")
     C_SEND+=("$(calc "$rps * $BATCH")")
     U_SEND+=("$(cmdstat evalsha usec_per_call)")
     n=$("${R[@]}" llen "${PREFIX}q:$CQ:vis")
