@@ -843,6 +843,49 @@ schedule_wake(rstore_t *rs, watch_t *w, long long redis_now, long long next)
     arm_wake(rs);
 }
 
+/* Writes the receipt of a message: queue uid, key and serial in fixed-width hex. */
+static void
+receipt_format(char out[RECEIPT_LEN + 1], uint64_t uid, uint64_t key, uint32_t ser)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    for (int i = 15; i >= 0; i--, uid >>= 4)
+        out[i] = hex[uid & 15];
+    for (int i = 31; i >= 16; i--, key >>= 4)
+        out[i] = hex[key & 15];
+    for (int i = 39; i >= 32; i--, ser >>= 4)
+        out[i] = hex[ser & 15];
+    out[RECEIPT_LEN] = '\0';
+}
+
+/* Reads a delivery state "rc:serial:first_receive:sent:seq:expire:dlq_source:group"
+ * (redis_scripts.c): the six numbers into v, the dlq source (borrowed from p) into
+ * *src. False when malformed. */
+static bool
+parse_state(const char *p, size_t len, long long v[6], const char **src, size_t *srclen)
+{
+    const char *end = p + len;
+
+    for (int i = 0; i < 6; i++) {
+        unsigned long long x = 0;
+        int digits = 0;
+
+        for (; p < end && *p >= '0' && *p <= '9' && digits < 19; p++, digits++)
+            x = x * 10 + (unsigned long long)(*p - '0');
+        if (digits == 0 || p >= end || *p != ':')
+            return false;
+        v[i] = (long long)x;
+        p++;
+    }
+    *src = p;
+    while (p < end && *p != ':')
+        p++;
+    if (p >= end)
+        return false;
+    *srclen = (size_t)(p - *src);
+    return true;
+}
+
 static void
 on_received(void *arg, int status, redisReply *r)
 {
@@ -863,7 +906,7 @@ on_received(void *arg, int status, redisReply *r)
     enter(rs);
     status = reply_status(o, "receive", status, r);
     if (status == SL_OK && (!is_array(r, 4) || !r_int(r, 1, &now) || !r_int(r, 2, &next) ||
-                            (r->elements - 4) % 8 != 0)) {
+                            (r->elements - 4) % 3 != 0)) {
         malformed(o, "receive");
         status = SL_EBACKEND;
     }
@@ -876,21 +919,20 @@ on_received(void *arg, int status, redisReply *r)
             uid = strtoll(us, NULL, 10);
         else if (!r_int(r, 3, &uid))
             uid = 0;
-        n = (r->elements - 4) / 8;
+        n = (r->elements - 4) / 3;
         rv = sl_calloc(n ? n : 1, sizeof(*rv));
         msgs = sl_calloc(n ? n : 1, sizeof(*msgs));
         receipts = sl_calloc(n ? n : 1, sizeof(*receipts));
     }
     for (size_t i = 0; i < n; i++) {
-        size_t b = 4 + 8 * i, klen, blen, slen;
-        const char *key, *blob, *src;
-        long long ser, rc, fr, sent, seq;
+        size_t b = 4 + 3 * i, klen, blen, stlen, slen;
+        const char *key, *blob, *st, *src;
+        long long v[6];             /* rc, serial, first receive, sent, seq, expire */
         sl_msg_t *m;
 
-        if (!r_str(r, b, &key, &klen) || key == NULL || !r_int(r, b + 1, &ser) ||
-            !r_str(r, b + 2, &blob, &blen) || blob == NULL || !r_int(r, b + 3, &rc) ||
-            !r_int(r, b + 4, &fr) || !r_int(r, b + 5, &sent) || !r_int(r, b + 6, &seq) ||
-            !r_str(r, b + 7, &src, &slen)) {
+        if (!r_str(r, b, &key, &klen) || key == NULL || !r_str(r, b + 1, &st, &stlen) ||
+            st == NULL || !parse_state(st, stlen, v, &src, &slen) ||
+            !r_str(r, b + 2, &blob, &blen) || blob == NULL) {
             malformed(o, "receive");
             continue;
         }
@@ -899,12 +941,11 @@ on_received(void *arg, int status, redisReply *r)
                    key);
             continue;
         }
-        m->receive_count = (uint32_t)rc;
-        m->first_receive_ms = fr;
-        m->sent_ms = sent;
-        m->seq = seq > 0 ? (uint64_t)seq : 0;
-        snprintf(receipts[got], RECEIPT_LEN + 1, "%016llx%016llx%08x",
-                 (unsigned long long)uid, strtoull(key, NULL, 10), (unsigned)ser);
+        m->receive_count = (uint32_t)v[0];
+        m->first_receive_ms = v[2];
+        m->sent_ms = v[3];
+        m->seq = (uint64_t)v[4];
+        receipt_format(receipts[got], (uint64_t)uid, strtoull(key, NULL, 10), (uint32_t)v[1]);
         msgs[got] = m;
         rv[got].msg = m;
         rv[got].receipt = receipts[got];
@@ -953,22 +994,49 @@ r_receive(sl_store_t *s, const char *queue, const sl_recv_opts_t *opts, sl_store
 
 /* ---- Delete and visibility ---- */
 
+/* Splits a receipt into its three numbers (hex, lower case: what receipt_format
+ * writes); false when malformed. */
+static bool
+receipt_split(const char *rc, uint64_t v[3])
+{
+    static const int width[3] = { 16, 16, 8 };
+
+    if (rc == NULL)
+        return false;
+    for (int f = 0; f < 3; f++) {
+        v[f] = 0;
+        for (int i = 0; i < width[f]; i++, rc++) {
+            int d = *rc >= '0' && *rc <= '9' ? *rc - '0' : *rc >= 'a' && *rc <= 'f' ? *rc - 'a' + 10
+                                                                                      : -1;
+
+            if (d < 0)
+                return false;
+            v[f] = v[f] << 4 | (uint64_t)d;
+        }
+    }
+    return *rc == '\0';
+}
+
 /* Splits a receipt into decimal uid, key and serial; false when malformed. */
 static bool
 parse_receipt(const char *rc, char uid[24], char key[24], char ser[12])
 {
-    char part[17];
+    uint64_t v[3];
 
-    if (rc == NULL || strlen(rc) != RECEIPT_LEN ||
-        strspn(rc, "0123456789abcdef") != RECEIPT_LEN)
+    if (!receipt_split(rc, v))
         return false;
-    memcpy(part, rc, 16);
-    part[16] = '\0';
-    snprintf(uid, 24, "%llu", strtoull(part, NULL, 16));
-    memcpy(part, rc + 16, 16);
-    snprintf(key, 24, "%llu", strtoull(part, NULL, 16));
-    snprintf(ser, 12, "%lu", strtoul(rc + 32, NULL, 16));
+    uid[sl__dec_u64(uid, v[0])] = '\0';
+    key[sl__dec_u64(key, v[1])] = '\0';
+    ser[sl__dec_u64(ser, v[2])] = '\0';
     return true;
+}
+
+static void
+resp_u64(sl_resp_t *r, uint64_t v)
+{
+    char tmp[20];
+
+    sl__resp_arg(r, tmp, sl__dec_u64(tmp, v));
 }
 
 static void
@@ -1022,17 +1090,15 @@ batch_submit(rstore_t *rs, sl_rscript_t script, const char *queue, const char *c
     script_begin(rs, &r, script, queue, 1 + per * n);
     sl__resp_i64(&r, (int64_t)n);
     for (size_t i = 0; i < n; i++) {
-        char uid[24], key[24], ser[12];
+        uint64_t rv[3];             /* uid, key, serial */
 
-        if (!parse_receipt(v ? v[i].receipt : receipts[i], uid, key, ser)) {
+        if (!receipt_split(v ? v[i].receipt : receipts[i], rv)) {
             o->rcs[i] = SL_EPROTO;
-            strcpy(uid, "0");       /* no queue has uid 0: the script says "foreign" */
-            strcpy(key, "0");
-            strcpy(ser, "0");
+            rv[0] = rv[1] = rv[2] = 0;  /* no queue has uid 0: the script says "foreign" */
         }
-        sl__resp_str(&r, uid);
-        sl__resp_str(&r, key);
-        sl__resp_str(&r, ser);
+        resp_u64(&r, rv[0]);
+        resp_u64(&r, rv[1]);
+        resp_u64(&r, rv[2]);
         if (v)
             sl__resp_i64(&r, v[i].visibility_ms);
     }

@@ -188,15 +188,37 @@ leave(sl_rconn_t *c)
         really_free(c);
 }
 
-/* ---- RESP ---- */
+/* ---- RESP ----
+ * Commands carry a dozen numbers per message (lengths, sizes, receipts), so they are
+ * written by sl__dec_u64 rather than snprintf, which cost a fifth of sluiced's
+ * instructions on the Redis store. */
+
+size_t
+sl__dec_u64(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
 
 static void
 resp_header(sl_resp_t *r, char kind, size_t n)
 {
-    char tmp[32];
-    int len = snprintf(tmp, sizeof(tmp), "%c%zu\r\n", kind, n);
+    char tmp[24];
+    size_t len = 1;
 
-    sl_buf_append(&r->b, tmp, (size_t)len);
+    tmp[0] = kind;
+    len += sl__dec_u64(tmp + 1, n);
+    tmp[len++] = '\r';
+    tmp[len++] = '\n';
+    sl_buf_append(&r->b, tmp, len);
 }
 
 void
@@ -234,9 +256,12 @@ void
 sl__resp_i64(sl_resp_t *r, int64_t v)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%" PRId64, v);
+    size_t n = 0;
 
-    sl__resp_arg(r, tmp, (size_t)n);
+    if (v < 0)
+        tmp[n++] = '-';
+    n += sl__dec_u64(tmp + n, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
+    sl__resp_arg(r, tmp, n);
 }
 
 void

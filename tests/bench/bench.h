@@ -1,11 +1,13 @@
 /* bench.h - the private interface between the parts of sluice-bench.
- * sluice-bench is a separate program from sluiced and does not link sluice_core, so
- * it carries its own small allocator wrappers and clock; it still speaks sluice's
- * error codes (sluice/error.h). Modules: util.c (clock, memory, MD5, JSON text),
- * hist.c (latency histogram), scan.c (fast reading of SQS answers, checked against
- * jansson by `sluice-bench selftest`), http_client.c (a minimal keep-alive HTTP/1.1 client
- * on bufferevents), run.c (the load phases), ceiling.c (the evhttp reference
- * server), main.c (command line). Guarded by SLUICE_BENCH_H. */
+ * sluice-bench is a separate program from sluiced. Its load generator keeps its own
+ * small allocator wrappers and clock (the client must not share the broker's code
+ * paths); it links sluice_core only for what it measures or exports from the broker
+ * (rscripts.c) and still speaks sluice's error codes (sluice/error.h). Modules:
+ * util.c (clock, memory, MD5, JSON text), hist.c (latency histogram), scan.c (fast
+ * reading of SQS answers, checked against jansson by `sluice-bench selftest`),
+ * http_client.c (a minimal keep-alive HTTP/1.1 client on bufferevents), run.c (the
+ * load phases), ceiling.c (the evhttp reference server), rscripts.c (the redis
+ * store's scripts), filter.c (the filter matcher's speed), main.c (command line). Guarded by SLUICE_BENCH_H. */
 #ifndef SLUICE_BENCH_H
 #define SLUICE_BENCH_H
 
@@ -221,5 +223,15 @@ typedef struct bench_ceiling_opts {
 
 /* Serves until SIGINT/SIGTERM. Returns the exit status. */
 int bench_ceiling(const bench_ceiling_opts_t *o);
+
+/* ---- rscripts.c ---- */
+
+/* `sluice-bench redis-script ...` (argv[0] is "redis-script"); exit status. */
+int bench_redis_script(int argc, char **argv);
+
+/* ---- filter.c ---- */
+
+/* `sluice-bench filter`: prints the figures (a table, or one JSON object); exit status. */
+int bench_filter(int runs, int ms, bool json);
 
 #endif

@@ -23,6 +23,8 @@ static const char usage[] =
 "       sluice-bench wait-ready URL [--timeout-ms N] [--since-us T | --epoch]\n"
 "       sluice-bench freeport [HOST]\n"
 "       sluice-bench selftest\n"
+"       sluice-bench redis-script --list | --sha NAME | NAME\n"
+"       sluice-bench filter [--runs N] [--ms MS] [--json]\n"
 "       sluice-bench --help\n"
 "\n"
 "run: three phases over keep-alive HTTP/1.1 connections on one thread.\n"
@@ -106,6 +108,17 @@ static const char usage[] =
 "selftest: check the fast answer scanner `run` uses against jansson on canned,\n"
 "  generated, truncated and mutated answers; prints \"N passed, M failed\".\n"
 "\n"
+"redis-script: the redis store's Lua scripts, from the broker's own table (what\n"
+"  tests/bench/redis.sh loads into Redis for its redis-benchmark ceiling). --list\n"
+"  prints \"name sha1\" per script, --sha NAME the SHA-1 EVALSHA takes, NAME the text.\n"
+"\n"
+"filter: evaluations per second of the filter matcher (triggers/filter.c) for typical\n"
+"  SNS attribute policies (exact, lists, numeric ranges, anything-but, prefix,\n"
+"  exists, $or, five keys) over 4 attribute maps in turn, and for body policies on\n"
+"  nested keys of a parsed 1 KiB JSON body; then the parse of that body by the\n"
+"  broker's reader (sl_json_parse) alone and with one evaluation. Medians of --runs\n"
+"  (3) runs of about --ms (300) ms each, on one thread: pin it (taskset -c 1).\n"
+"\n"
 "See tests/bench/README.md for the targets and tests/bench/run.sh for the full suite.\n";
 
 /* ---- Argument parsing ---- */
@@ -175,7 +188,7 @@ enum {
     OPT_MESSAGES, OPT_DURATION, OPT_REQUESTS, OPT_LAT_RATE, OPT_LAT_DURATION, OPT_PHASES,
     OPT_CREATE, OPT_JSON, OPT_NO_VERIFY, OPT_VERIFY_EVERY, OPT_MAX_ERRORS, OPT_TIMEOUT,
     OPT_REQ_TIMEOUT, OPT_LISTEN, OPT_RECV_MSGS, OPT_TIMEOUT_MS, OPT_SINCE_US,
-    OPT_INTERVAL_US, OPT_EPOCH, OPT_HELP,
+    OPT_INTERVAL_US, OPT_EPOCH, OPT_RUNS, OPT_MS, OPT_HELP,
 };
 
 static int
@@ -350,6 +363,46 @@ cmd_ceiling(int argc, char **argv)
         return 2;
     }
     return bench_ceiling(&o);
+}
+
+static int
+cmd_filter(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "runs", required_argument, NULL, OPT_RUNS },
+        { "ms", required_argument, NULL, OPT_MS },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "help", no_argument, NULL, OPT_HELP },
+        { NULL, 0, NULL, 0 },
+    };
+    int runs = 3, ms = 300, c;
+    bool json = false;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_RUNS:
+            if (!parse_int(optarg, 1, 15, &runs))
+                return bad_value("runs", optarg);
+            break;
+        case OPT_MS:
+            if (!parse_int(optarg, 1, 60000, &ms))
+                return bad_value("ms", optarg);
+            break;
+        case OPT_JSON: json = true; break;
+        case OPT_HELP:
+            fputs(usage, stdout);
+            return 0;
+        default:
+            fprintf(stderr, "sluice-bench filter: see --help\n");
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "sluice-bench filter: unexpected argument %s\n", argv[optind]);
+        return 2;
+    }
+    return bench_filter(runs, ms, json);
 }
 
 /* ---- Helpers for run.sh ---- */
@@ -539,6 +592,10 @@ main(int argc, char **argv)
         return cmd_freeport(argc - 1, argv + 1);
     if (strcmp(cmd, "selftest") == 0)
         return bench_selftest();
+    if (strcmp(cmd, "filter") == 0)
+        return cmd_filter(argc - 1, argv + 1);
+    if (strcmp(cmd, "redis-script") == 0)
+        return bench_redis_script(argc - 1, argv + 1);
     fprintf(stderr, "sluice-bench: unknown command %s (see --help)\n", cmd);
     return 2;
 }

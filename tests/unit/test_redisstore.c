@@ -909,6 +909,43 @@ test_visibility_and_stale_receipts(void **state)
     sl_store_destroy(s);
 }
 
+/* One delete batch holding a receipt of a message in flight and one of a message
+ * visible again: the script takes the first from the in-flight set and has to look
+ * for the other among the visible ones. */
+static void
+test_delete_batch_mixed_states(void **state)
+{
+    sl_store_t *s = open_store();
+    waiter_t r1, r2, d = { 0 };
+    const char *rc[3];
+
+    (void)state;
+    create_std(s, "mix", 30);
+    send_body(s, "mix", "a");
+    send_body(s, "mix", "b");
+    send_body(s, "mix", "c");
+    receive(s, "mix", 1, 1, &r1);               /* a, back in 1 s */
+    receive(s, "mix", 1, 30, &r2);              /* b, in flight */
+    assert_int_equal(r1.n, 1);
+    assert_int_equal(r2.n, 1);
+    run_for(1150);
+    assert_counts(s, "mix", 2, 1, 0);
+    rc[0] = r1.msgs[0].receipt;
+    rc[1] = r2.msgs[0].receipt;
+    rc[2] = r2.msgs[0].receipt;                 /* the same again: not found */
+    SUBMIT(sl_store_delete_batch(s, "mix", rc, 3, cb_batch, &d));
+    wait_done(&d);
+    assert_int_equal(d.status, SL_OK);
+    assert_int_equal(d.rcs[0], SL_OK);
+    assert_int_equal(d.rcs[1], SL_OK);
+    assert_int_equal(d.rcs[2], SL_ENOTFOUND);
+    assert_counts(s, "mix", 1, 0, 0);           /* c */
+    waiter_reset(&d);
+    waiter_reset(&r1);
+    waiter_reset(&r2);
+    sl_store_destroy(s);
+}
+
 static void
 test_delays_and_counts(void **state)
 {
@@ -1834,6 +1871,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send_receive_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_visibility_and_stale_receipts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_batch_mixed_states, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delays_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fifo_order_lock_dedup, setup, teardown),
