@@ -9,6 +9,8 @@
 #include "http.h"
 
 #include "api/native.h"
+#include "api/sns.h"
+#include "api/sns_query.h"
 #include "api/sqs_query.h"
 #include "../consumers/registry.h"
 #include "form.h"
@@ -34,7 +36,9 @@
 
 #define MAX_BODY (4 * 1024 * 1024)      /* above any valid request (batches <= 1 MiB) */
 
-typedef enum { PROTO_JSON, PROTO_QUERY, PROTO_NATIVE, PROTO_METRICS, PROTO_REGISTRY } proto_t;
+typedef enum {
+    PROTO_JSON, PROTO_QUERY, PROTO_NATIVE, PROTO_METRICS, PROTO_REGISTRY, PROTO_SNS
+} proto_t;
 
 struct sl_http {
     struct event_base *base;
@@ -44,6 +48,7 @@ struct sl_http {
     sl_store_t *store;
     sl_metrics_t *metrics;
     sl_registry_t *registry;    /* NULL: no functions/triggers API */
+    sl_sns_t *sns;              /* NULL: SNS answers InvalidAction */
     int port;
 };
 
@@ -52,6 +57,7 @@ typedef struct ctx {
     struct evhttp_request *req;
     struct evhttp_connection *conn;
     sl_sqs_call_t *call;
+    sl_sns_call_t *scall;
     struct event *watch;        /* peer-close watch while a call is pending */
     proto_t proto;
     bool gone;                  /* client went away; reply dropped */
@@ -65,7 +71,7 @@ typedef struct ctx {
 static const char *
 proto_name(proto_t p)
 {
-    return p == PROTO_JSON ? "json" : p == PROTO_QUERY ? "query"
+    return p == PROTO_JSON ? "json" : p == PROTO_QUERY ? "query" : p == PROTO_SNS ? "sns"
          : p == PROTO_NATIVE || p == PROTO_REGISTRY ? "native" : "ops";
 }
 
@@ -90,6 +96,10 @@ on_conn_close(struct evhttp_connection *conn, void *arg)
         sl_sqs_call_cancel(c->call);
         c->call = NULL;
     }
+    if (c->scall) {
+        sl_sns_call_cancel(c->scall);
+        c->scall = NULL;
+    }
     if (c->proto != PROTO_METRICS && c->proto != PROTO_REGISTRY)
         ctx_free(c);                /* these hold c until their callback runs */
 }
@@ -111,6 +121,7 @@ reply_done(ctx_t *c)
 {
     c->replied = true;
     c->call = NULL;
+    c->scall = NULL;
     if (c->watch) {
         event_free(c->watch);
         c->watch = NULL;
@@ -245,6 +256,48 @@ run_call(ctx_t *c, json_t *in)
     }
 }
 
+/* ---- SNS ---- */
+
+static void
+on_sns_reply(void *arg, const sl_api_err_t *err, json_t *out)
+{
+    ctx_t *c = arg;
+    struct evbuffer *b = evbuffer_new();
+
+    sl_metrics_count(c->h->metrics, "sns", c->op, err ? err->code : "ok");
+    if (err && err->http >= 500)
+        sl_log(SL_LOG_WARN, "request failed op=%s code=%s msg=\"%s\"", c->op, err->code,
+               err->message);
+    else if (err)
+        sl_log(SL_LOG_DEBUG, "request refused op=%s code=%s msg=\"%s\"", c->op, err->code,
+               err->message);
+    if (err)
+        sl_sqs_xml_error(b, SL_SNS_XMLNS, err->sender, err->code, err->message, c->request_id);
+    else
+        sl_sns_xml_result(b, c->op, out, c->request_id);
+    send_reply(c, err ? err->http : 200, "text/xml", b);
+    evbuffer_free(b);
+    reply_done(c);
+}
+
+static void
+run_sns_call(ctx_t *c, json_t *in)
+{
+    sl_sns_call_t *call;
+
+    c->conn = evhttp_request_get_connection(c->req);
+    c->in_call = true;
+    call = sl_sns_call(c->h->sns, c->op, in, on_sns_reply, c);
+    c->in_call = false;
+    if (c->replied) {
+        ctx_free(c);
+        return;
+    }
+    c->scall = call;
+    if (c->conn)
+        evhttp_connection_set_closecb(c->conn, on_conn_close, c);
+}
+
 /* Replies with an error before any call was made. */
 static void
 early_error(ctx_t *c, const sl_api_errkind_t *kind, const char *msg)
@@ -253,7 +306,10 @@ early_error(ctx_t *c, const sl_api_errkind_t *kind, const char *msg)
 
     sl_api_err_set(&e, kind, "%s", msg);
     c->in_call = true;          /* reply_done must not free: we do it below */
-    on_sqs_reply(c, &e, NULL);
+    if (c->proto == PROTO_SNS)
+        on_sns_reply(c, &e, NULL);
+    else
+        on_sqs_reply(c, &e, NULL);
     ctx_free(c);
 }
 
@@ -325,8 +381,22 @@ handle_query(sl_http_t *h, struct evhttp_request *req, const char *path, const c
         goto out;
     }
     snprintf(c->op, sizeof(c->op), "%s", action);
-    if (version != NULL && strcmp(version, "2010-03-31") == 0) {
-        early_error(c, &SL_ERR_INVALID_ACTION, "SNS is not supported by sluice yet.");
+    /* SNS: its Version, or one of its actions without one (a subscriber fetching
+     * SubscribeURL or UnsubscribeURL). */
+    if ((version != NULL && strcmp(version, "2010-03-31") == 0) ||
+        (version == NULL && sl_sns_is_action(action))) {
+        c->proto = PROTO_SNS;
+        if (c->h->sns == NULL) {
+            early_error(c, &SL_ERR_INVALID_ACTION, "SNS is not enabled.");
+            goto out;
+        }
+        if (sl_sns_query_to_json(form, &in, err, sizeof(err)) != SL_OK) {
+            sl_api_errkind_t k = { 400, true, "InvalidParameter", "InvalidParameter" };
+
+            early_error(c, &k, err);
+            goto out;
+        }
+        run_sns_call(c, in);
         goto out;
     }
     if (sl_sqs_query_to_json(form, &in, err, sizeof(err)) != SL_OK) {
@@ -641,6 +711,12 @@ sl_http_destroy(sl_http_t *h)
         return;
     evhttp_free(h->http);
     sl_free(h);
+}
+
+void
+sl_http_set_sns(sl_http_t *h, sl_sns_t *sns)
+{
+    h->sns = sns;
 }
 
 void

@@ -169,3 +169,15 @@ sl_json_write(struct evbuffer *out, const json_t *j)
     evbuffer_add(out, b.p, b.n);
     sl_free(b.p);
 }
+
+char *
+sl_json_dumps(const json_t *j, size_t *len)
+{
+    wbuf_t b = { NULL, 0, 0 };
+
+    put_value(&b, j, 0);
+    put(&b, "", 1);                     /* the NUL */
+    if (len)
+        *len = b.n - 1;
+    return b.p;
+}

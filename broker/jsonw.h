@@ -12,5 +12,8 @@ struct evbuffer;
 
 /* Appends j as compact JSON. */
 void sl_json_write(struct evbuffer *out, const json_t *j);
+/* The same as a new NUL-terminated string (caller sl_free()s); *len (may be
+ * NULL) gets its length. */
+char *sl_json_dumps(const json_t *j, size_t *len);
 
 #endif
