@@ -459,6 +459,13 @@ reply_empty(sl_sns_call_t *c)
     ok(c, NULL);
 }
 
+/* TagResource and UntagResource have an (empty) result element: botocore looks for it. */
+static void
+reply_empty_result(sl_sns_call_t *c)
+{
+    ok(c, json_object());
+}
+
 static void
 after_topic_docs_deleted(sl_sns_call_t *c)
 {
@@ -663,7 +670,7 @@ op_tag_resource(sl_sns_call_t *c)
     if (c->topic.tags.n > 50)
         return fail(c, &E_TAG_POLICY, "Could not complete request: tag quota of per resource "
                     "exceeded");
-    return put_topic(c, reply_empty);
+    return put_topic(c, reply_empty_result);
 }
 
 static bool
@@ -682,7 +689,7 @@ op_untag_resource(sl_sns_call_t *c)
     json_array_foreach(keys, i, k)
         if (json_is_string(k))
             sl_kvlist_del(&c->topic.tags, json_string_value(k));
-    return put_topic(c, reply_empty);
+    return put_topic(c, reply_empty_result);
 }
 
 static bool
