@@ -171,6 +171,13 @@ class Broker:
                 self.proc.kill()
                 self.proc.wait()
 
+    def kill9(self):
+        """SIGKILL, as a crash or the OOM killer would: no drain, no goodbye."""
+        if self.proc is not None and self.proc.poll() is None:
+            self._stopped_by_us = True
+            self.proc.kill()
+            self.proc.wait()
+
     def stop(self):
         if self.proc is None:
             return

@@ -167,6 +167,45 @@ class RedisStore(unittest.TestCase):
         got = a.receive_message(QueueUrl=url)["Messages"]
         self.assertEqual([m["Body"] for m in got], ["still here"])
 
+    def test_topic_deliveries_survive_broker_crash(self):
+        """A publish accepted is in the outbox: brokers killed with SIGKILL while its
+        HTTP delivery keeps failing, the restarted brokers deliver it."""
+        global A, B
+        from test_sns import Subscriber
+        import json
+        import urllib.request
+
+        hook = Subscriber(status=500)
+        self.addCleanup(hook.close)
+        sns = boto3.client("sns", endpoint_url=A.endpoint, region_name="us-east-1",
+                           config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+        topic = sns.create_topic(Name="durable-topic")["TopicArn"]
+        sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=hook.url, Attributes={
+            "DeliveryPolicy": json.dumps({"healthyRetryPolicy": {
+                "numRetries": 50, "minDelayTarget": 1, "maxDelayTarget": 1}})})
+        deadline = time.monotonic() + 20
+        while not hook.of_type("SubscriptionConfirmation") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        conf = json.loads(hook.of_type("SubscriptionConfirmation")[0][1])
+        urllib.request.urlopen(conf["SubscribeURL"], timeout=10).read()
+        mid = sns.publish(TopicArn=topic, Message="survives")["MessageId"]
+        deadline = time.monotonic() + 20
+        while not hook.of_type("Notification") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertTrue(hook.of_type("Notification"), "no delivery attempt")
+        A.kill9()
+        B.kill9()
+        tried = len(hook.of_type("Notification"))
+        hook.status = 200
+        A = start_broker()
+        B = start_broker()
+        deadline = time.monotonic() + 20
+        while len(hook.of_type("Notification")) == tried and time.monotonic() < deadline:
+            time.sleep(0.1)
+        after = hook.of_type("Notification")[tried:]
+        self.assertTrue(after, "nothing delivered after the restart")
+        self.assertEqual(json.loads(after[0][1])["MessageId"], mid)
+
     def test_z_redis_down_then_back(self):
         a = sqs(A, retries=1)
         url = a.create_queue(QueueName="outage")["QueueUrl"]
