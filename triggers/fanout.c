@@ -618,8 +618,7 @@ fan_out(job_t *j)
                 ev = body;
             } else {
                 if (view == NULL)
-                    view = attrs_view(json_object_get(j->rec, "attrs")
-                                          ? json_object_get(j->rec, "attrs") : json_object());
+                    view = attrs_view(json_object_get(j->rec, "attrs"));   /* NULL: none */
                 ev = view;
             }
             if (!sl_filter_match(s->filter, ev)) {
