@@ -11,6 +11,7 @@
 #include "api/native.h"
 #include "api/sns.h"
 #include "api/sns_query.h"
+#include "../triggers/sns_deliver.h"
 #include "api/sqs_query.h"
 #include "../consumers/registry.h"
 #include "form.h"
@@ -618,6 +619,13 @@ on_request(struct evhttp_request *req, void *arg)
         return;
     } else if (strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/v1") == 0) {
         handle_native(h, req, method_name(method), path, query, body, len);
+    } else if (method == EVHTTP_REQ_GET && strcmp(path, SL_SNS_CERT_PATH) == 0) {
+        const char *pem = h->sns ? sl_sns_cert_pem(h->sns) : NULL;
+
+        if (pem)
+            simple_reply(req, 200, "application/x-pem-file", pem);
+        else
+            simple_reply(req, 503, "text/plain", "the signing key is not ready\n");
     } else if (method == EVHTTP_REQ_GET && strcmp(path, "/healthz") == 0) {
         simple_reply(req, 200, "text/plain", "ok\n");
     } else if (method == EVHTTP_REQ_GET && strcmp(path, "/metrics") == 0) {

@@ -21,6 +21,7 @@
 #include "jsonr.h"
 #include "jsonw.h"
 #include "sns_deliver.h"
+#include "sns_sign.h"
 #include "sluice/error.h"
 #include "sluice/log.h"
 #include "sluice/mem.h"
@@ -66,6 +67,7 @@ struct sl_fanout {
     uint64_t gen;               /* local changes; a reload started before one is stale */
     int64_t last_reload_ms;
     struct evdns_base *dns;     /* made when an HTTP endpoint names a host */
+    sl_sns_signer_t *signer;
     void (*load_done)(void *arg, int status);
     void *load_arg;
     sl_fanout_stats_t stats;
@@ -769,7 +771,7 @@ deliver(job_t *j, const char *sub_id)
 {
     sl_fanout_t *f = j->f;
     const sl_sub_spec_t *spec = sl_fanout_sub(f, sub_id);
-    sl_sns_ctx_t cx = { f->region, f->account, sl_fanout_base_url(f) };
+    sl_sns_ctx_t cx = { f->region, f->account, sl_fanout_base_url(f), f->signer };
     char name[SL_FUNCTION_NAME_BUF];
     const char *target;
     sl_msg_in_t in;
@@ -865,8 +867,9 @@ on_claimed(void *arg, int status, const sl_outbox_item_t *items, size_t n)
 static void
 claim(sl_fanout_t *f)
 {
-    if (f->claiming || !f->loaded || f->njobs >= MAX_JOBS)
-        return;
+    if (f->claiming || !f->loaded || f->njobs >= MAX_JOBS ||
+        !sl__sns_signer_is_ready(f->signer))
+        return;                         /* a tick retries */
     f->claiming = true;
     if (sl_store_outbox_claim(f->store, CLAIM_MAX, LEASE_MS, on_claimed, f) != SL_OK)
         f->claiming = false;
@@ -979,9 +982,21 @@ sl_fanout_create(struct event_base *base, sl_store_t *store, sl_registry_t *regi
     sl__strmap_init(&f->topics);
     sl__strmap_init(&f->subs);
     sl__strmap_init(&f->inflight);
+    {
+        char cn[160];
+
+        snprintf(cn, sizeof(cn), "sns.%s.sluice.local", f->region);
+        f->signer = sl__sns_signer_create(base, cn);
+    }
     f->tick = evtimer_new(base, on_tick, f);
     f->kick = event_new(base, -1, 0, on_kick, f);
     return f;
+}
+
+const char *
+sl_fanout_cert_pem(const sl_fanout_t *f)
+{
+    return sl__sns_signer_cert_pem(f->signer);
 }
 
 void
@@ -1015,6 +1030,7 @@ sl_fanout_destroy(sl_fanout_t *f)
     event_free(f->kick);
     if (f->dns)
         evdns_base_free(f->dns, 0);
+    sl__sns_signer_destroy(f->signer);
     sl_free(f->region);
     sl_free(f->account);
     sl_free(f->base_url);

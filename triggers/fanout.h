@@ -93,6 +93,10 @@ char *sl_fanout_sub_arn(const sl_fanout_t *f, const sl_sub_spec_t *s);         /
  * a SubscriptionConfirmation (through the outbox, so it is retried). */
 void sl_fanout_confirm_request(sl_fanout_t *f, const sl_sub_spec_t *s);
 
+/* The signing certificate in PEM (served at SigningCertURL), or NULL while the
+ * key is still being made. Borrowed. */
+const char *sl_fanout_cert_pem(const sl_fanout_t *f);
+
 typedef struct sl_fanout_stats {
     uint64_t published;             /* publish records fanned out */
     uint64_t filtered;              /* (publish, subscription) pairs the policy dropped */

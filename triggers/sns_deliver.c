@@ -151,7 +151,7 @@ sl__sns_render(const sl_sns_ctx_t *cx, const sl_sub_spec_t *s, const json_t *rec
             return SL_EPROTO;
         }
     }
-    sig = sl__sns_sign(dv->type, msg, id, subject, ts, dv->topic_arn, subscribe,
+    sig = sl__sns_sign(cx->signer, dv->type, msg, id, subject, ts, dv->topic_arn, subscribe,
                        control ? s->token : NULL, sigv);
 
     /* The envelope, in AWS's key order. */

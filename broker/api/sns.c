@@ -1550,6 +1550,12 @@ sl_sns_ready(sl_sns_t *svc)
     }
 }
 
+const char *
+sl_sns_cert_pem(const sl_sns_t *svc)
+{
+    return sl_fanout_cert_pem(svc->fanout);
+}
+
 void
 sl_sns_call_cancel(sl_sns_call_t *c)
 {

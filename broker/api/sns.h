@@ -23,6 +23,9 @@ void sl_sns_ready(sl_sns_t *svc);
 /* Pending calls are dropped without replies. NULL is a no-op. */
 void sl_sns_destroy(sl_sns_t *svc);
 
+/* The signing certificate (PEM, borrowed), or NULL while it is being made. */
+const char *sl_sns_cert_pem(const sl_sns_t *svc);
+
 typedef void (*sl_sns_reply_fn)(void *arg, const sl_api_err_t *err, json_t *out);
 
 /* Runs op with input in (borrowed). reply runs exactly once, possibly before

@@ -83,6 +83,35 @@ def wait_until(cond, timeout=20.0, what="condition"):
     raise AssertionError("timed out waiting for " + what)
 
 
+def string_to_sign(m):
+    if m["Type"] == "Notification":
+        keys = ["Message", "MessageId"] + (["Subject"] if "Subject" in m else []) + \
+            ["Timestamp", "TopicArn", "Type"]
+    else:
+        keys = ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"]
+    return "".join("%s\n%s\n" % (k, m[k]) for k in keys).encode("utf-8")
+
+
+def verify_signature(test, m):
+    """Checks m's Signature with the certificate at its SigningCertURL, as
+    SNS message validators do (minus their amazonaws.com host check)."""
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+    except ImportError:
+        return      # python3-cryptography comes with awscli; without it, skip the check
+    with urllib.request.urlopen(m["SigningCertURL"], timeout=10) as r:
+        cert = x509.load_pem_x509_certificate(r.read())
+    algo = hashes.SHA256() if m["SignatureVersion"] == "2" else hashes.SHA1()
+    cert.public_key().verify(base64.b64decode(m["Signature"]), string_to_sign(m),
+                             padding.PKCS1v15(), algo)       # raises if wrong
+    bad = dict(m, Message=m["Message"] + "!")
+    with test.assertRaises(Exception):
+        cert.public_key().verify(base64.b64decode(m["Signature"]), string_to_sign(bad),
+                                 padding.PKCS1v15(), algo)
+
+
 class Subscriber:
     """A local HTTP endpoint that records what SNS posts and answers `status`
     (notifications only; confirmations always get 200)."""
@@ -245,6 +274,7 @@ class QueueDelivery(SnsCase):
         self.assertTrue(env["SigningCertURL"].startswith(BROKER.endpoint))
         self.assertTrue(env["UnsubscribeURL"].startswith(
             BROKER.endpoint + "/?Action=Unsubscribe&SubscriptionArn=" + topic + ":"))
+        verify_signature(self, env)
         self.assertEqual(env["MessageAttributes"]["color"], {"Type": "String", "Value": "red"})
         self.assertEqual(env["MessageAttributes"]["n"], {"Type": "Number", "Value": "42"})
         self.assertEqual(env["MessageAttributes"]["blob"],
@@ -599,6 +629,7 @@ class Http(SnsCase):
         for k in ("Message", "MessageId", "Timestamp", "TopicArn", "Signature", "SigningCertURL",
                   "SignatureVersion", "SubscribeURL"):
             self.assertIn(k, conf)
+        verify_signature(self, conf)
         # The subscriber confirms the way real ones do: GET SubscribeURL.
         with urllib.request.urlopen(conf["SubscribeURL"], timeout=10) as r:
             self.assertEqual(r.status, 200)
@@ -625,6 +656,15 @@ class Http(SnsCase):
         conf = json.loads(self.hook.of_type("SubscriptionConfirmation")[0][1])
         self.assertEqual(self.sns.confirm_subscription(TopicArn=topic, Token=conf["Token"])
                          ["SubscriptionArn"], sub)
+
+    def test_signature_version_2(self):
+        topic = self.topic(Attributes={"SignatureVersion": "2"})
+        self.subscribe_and_confirm(topic)
+        self.sns.publish(TopicArn=topic, Message="sha256 please", Subject="sig")
+        env = json.loads(wait_until(lambda: self.hook.of_type("Notification"),
+                                    what="the notification")[0][1])
+        self.assertEqual(env["SignatureVersion"], "2")
+        verify_signature(self, env)
 
     def test_raw_http_delivery(self):
         topic = self.topic()
