@@ -583,6 +583,67 @@ on_delivery_appended(void *arg, int status)
     event_active(j->f->kick, EV_TIMEOUT, 0);
 }
 
+/* FIFO topics send to their queues straight from the fanout, in the order the
+ * publishes are handled (sorted by sequence number in on_claimed), so each
+ * group's order reaches the queue; a send that fails goes the retrying way. */
+typedef struct direct {
+    job_t *j;
+    char sub[SL_MSG_ID_LEN + 1];
+    sl_sns_delivery_t dv;
+} direct_t;
+
+static void
+on_direct_sent(void *arg, int status, const sl_send_result_t *res, size_t n)
+{
+    direct_t *x = arg;
+    job_t *j = x->j;
+
+    if (status == SL_OK && n == 1 && res[0].err == SL_SEND_OK) {
+        j->f->stats.delivered++;
+    } else {
+        json_t *d = json_pack("{s:O, s:s}", "rec", j->rec, "sub", x->sub);
+        char *text = sl_json_dumps(d, NULL);
+
+        if (sl_store_outbox_append(j->f->store, "sns.deliver", text, strlen(text), 0,
+                                   on_delivery_appended, j) == SL_OK)
+            j->pending++;
+        else
+            j->failed = true;
+        sl_free(text);
+        json_decref(d);
+    }
+    sl__sns_delivery_deinit(&x->dv);
+    sl_free(x);
+    on_delivery_appended(j, SL_OK);     /* this send's hold */
+}
+
+static bool
+send_direct(job_t *j, const sl_sub_spec_t *sub)
+{
+    sl_fanout_t *f = j->f;
+    sl_sns_ctx_t cx = { f->region, f->account, sl_fanout_base_url(f), f->signer };
+    direct_t *x = sl_calloc(1, sizeof(*x));
+    const char *q = sl_arn_resource(sub->endpoint, "sqs", NULL, 0);
+    sl_msg_in_t in;
+
+    x->j = j;
+    snprintf(x->sub, sizeof(x->sub), "%s", sub->id);
+    if (q == NULL || !sl_queue_name_is_valid(q) ||
+        sl__sns_render(&cx, sub, j->rec, &x->dv) != SL_OK) {
+        sl__sns_delivery_deinit(&x->dv);
+        sl_free(x);
+        return false;
+    }
+    sl__sns_queue_message(&x->dv, sl_topic_name_is_fifo(q), &in);
+    if (sl_store_send(f->store, q, &in, 1, on_direct_sent, x) != SL_OK) {
+        sl__sns_delivery_deinit(&x->dv);
+        sl_free(x);
+        return false;
+    }
+    j->pending++;
+    return true;
+}
+
 static void
 fan_out(job_t *j)
 {
@@ -591,7 +652,7 @@ fan_out(job_t *j)
     const char *msg = json_string_value(json_object_get(j->rec, "message"));
     const sl_sub_spec_t **subs;
     json_t *view = NULL, *body = NULL, *d;
-    bool body_parsed = false;
+    bool body_parsed = false, fifo;
     size_t n;
 
     if (topic == NULL || msg == NULL) {
@@ -600,6 +661,7 @@ fan_out(job_t *j)
         return;
     }
     n = sl_fanout_subs(f, topic, &subs);
+    fifo = sl_fanout_topic(f, topic) && sl_fanout_topic(f, topic)->fifo;
     d = json_object();
     json_object_set(d, "rec", j->rec);
     j->pending = 1;                     /* held until the loop ends */
@@ -628,6 +690,8 @@ fan_out(job_t *j)
                 continue;
             }
         }
+        if (fifo && s->spec.proto == SL_SUB_SQS && send_direct(j, &s->spec))
+            continue;
         json_object_set_new(d, "sub", json_string(s->spec.id));
         text = sl_json_dumps(d, NULL);
         if (sl_store_outbox_append(f->store, "sns.deliver", text, strlen(text), 0,
@@ -818,6 +882,46 @@ deliver(job_t *j, const char *sub_id)
 
 /* ---- The worker ---- */
 
+/* The FIFO sequence number of a publish entry ("" when none): a fixed-width
+ * decimal, so text order is number order. */
+static const char *
+item_seq(const sl_outbox_item_t *it, char *buf, size_t len)
+{
+    const char *p = it->len ? memmem(it->payload, it->len, "\"seq\":\"", 7) : NULL;
+    size_t k = 0;
+
+    buf[0] = '\0';
+    if (p == NULL || strcmp(it->kind, "sns.publish") != 0)
+        return buf;
+    p += 7;
+    while (k + 1 < len && p + k < (const char *)it->payload + it->len && p[k] >= '0' &&
+           p[k] <= '9') {
+        buf[k] = p[k];
+        k++;
+    }
+    buf[k] = '\0';
+    return buf;
+}
+
+static bool
+is_fifo_publish(const sl_outbox_item_t *it)
+{
+    char buf[32];
+
+    return *item_seq(it, buf, sizeof(buf)) != '\0';
+}
+
+static const sl_outbox_item_t *sort_items;     /* qsort has no context argument */
+
+static int
+cmp_seq(const void *a, const void *b)
+{
+    char x[32], y[32];
+
+    return strcmp(item_seq(&sort_items[*(const size_t *)a], x, sizeof(x)),
+                  item_seq(&sort_items[*(const size_t *)b], y, sizeof(y)));
+}
+
 static void
 on_claimed(void *arg, int status, const sl_outbox_item_t *items, size_t n)
 {
@@ -828,8 +932,20 @@ on_claimed(void *arg, int status, const sl_outbox_item_t *items, size_t n)
         sl_log(SL_LOG_DEBUG, "outbox claim failed status=%s", sl_strerror(status));
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        const sl_outbox_item_t *it = &items[i];
+    size_t *order = sl_calloc(n + 1, sizeof(*order)), nfifo = 0, nother = 0;
+
+    /* Publishes to FIFO topics (they carry "seq") go last, in sequence order: the
+     * store hands out entries due in the same millisecond in no set order. */
+    for (size_t i = 0; i < n; i++)
+        if (!is_fifo_publish(&items[i]))
+            order[nother++] = i;
+    for (size_t i = 0; i < n; i++)
+        if (is_fifo_publish(&items[i]))
+            order[nother + nfifo++] = i;
+    sort_items = items;
+    qsort(order + nother, nfifo, sizeof(*order), cmp_seq);
+    for (size_t k = 0; k < n; k++) {
+        const sl_outbox_item_t *it = &items[order[k]];
         json_t *doc = NULL;
         job_t *j;
 
@@ -860,6 +976,7 @@ on_claimed(void *arg, int status, const sl_outbox_item_t *items, size_t n)
             json_decref(doc);
         }
     }
+    sl_free(order);
     if (n == CLAIM_MAX)
         event_active(f->kick, EV_TIMEOUT, 0);
 }

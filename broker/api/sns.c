@@ -846,6 +846,9 @@ op_subscribe(sl_sns_call_t *c)
                     "protocol string: %.64s", proto);
     if (endpoint == NULL || *endpoint == '\0')
         return fail(c, &E_INVALID, "Invalid parameter: Endpoint");
+    if (t->fifo && p != SL_SUB_SQS)
+        return fail(c, &E_INVALID, "Invalid parameter: Protocol Reason: FIFO topics deliver only "
+                    "to SQS queues");
     if ((p == SL_SUB_SQS && sl_arn_resource(endpoint, "sqs", NULL, 0) == NULL) ||
         (p == SL_SUB_LAMBDA && sl_arn_resource(endpoint, "lambda", fn, sizeof(fn)) == NULL))
         return fail(c, &E_INVALID, "Invalid parameter: %s endpoint ARN",

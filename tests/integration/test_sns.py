@@ -441,20 +441,32 @@ class Fifo(SnsCase):
         url = self.sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "true"})["QueueUrl"]
         self.subscribe_queue(topic, name, RawMessageDelivery="true")
         seqs = []
-        for i in range(5):
-            r = self.sns.publish(TopicArn=topic, Message="m%d" % i, MessageGroupId="g")
+        entries = [{"Id": "e%d" % i, "Message": "%s-%d" % ("ab"[i % 2], i),
+                    "MessageGroupId": "ab"[i % 2]} for i in range(10)]
+        r = self.sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=entries)
+        self.assertEqual(len(r["Successful"]), 10)
+        for i in range(10, 30):
+            r = self.sns.publish(TopicArn=topic, Message="%s-%d" % ("ab"[i % 2], i),
+                                 MessageGroupId="ab"[i % 2])
             seqs.append(int(r["SequenceNumber"]))
         self.assertEqual(seqs, sorted(seqs))
-        dup = self.sns.publish(TopicArn=topic, Message="m0", MessageGroupId="g")
+        dup = self.sns.publish(TopicArn=topic, Message="a-10", MessageGroupId="a")
         self.assertEqual(int(dup["SequenceNumber"]), seqs[0])    # deduplicated
         bodies = []
         deadline = time.monotonic() + 20
-        while len(bodies) < 5 and time.monotonic() < deadline:
-            r = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        while len(bodies) < 30 and time.monotonic() < deadline:
+            r = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                         AttributeNames=["MessageGroupId"])
             for m in r.get("Messages", []):
                 bodies.append(m["Body"])
                 self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-        self.assertEqual(sorted(bodies), ["m%d" % i for i in range(5)])
+        # Each group in publish order, nothing twice.
+        for g in "ab":
+            self.assertEqual([b for b in bodies if b[0] == g],
+                             ["%s-%d" % (g, i) for i in range(30) if "ab"[i % 2] == g])
+        with self.assertRaises(self.sns.exceptions.InvalidParameterException):
+            self.sns.subscribe(TopicArn=topic, Protocol="lambda",
+                               Endpoint="arn:aws:lambda:us-east-1:%s:function:f" % ACCOUNT)
         with self.assertRaises(ClientError) as cm:
             self.sns.publish(TopicArn=topic, Message="no group")
         self.assertEqual(err(cm.exception)[0], "InvalidParameter")
