@@ -38,7 +38,8 @@
 #define MAX_BODY (4 * 1024 * 1024)      /* above any valid request (batches <= 1 MiB) */
 
 typedef enum {
-    PROTO_JSON, PROTO_QUERY, PROTO_NATIVE, PROTO_METRICS, PROTO_REGISTRY, PROTO_SNS
+    PROTO_JSON, PROTO_QUERY, PROTO_NATIVE, PROTO_METRICS, PROTO_REGISTRY, PROTO_SNS,
+    PROTO_SNS_NATIVE
 } proto_t;
 
 struct sl_http {
@@ -73,6 +74,7 @@ static const char *
 proto_name(proto_t p)
 {
     return p == PROTO_JSON ? "json" : p == PROTO_QUERY ? "query" : p == PROTO_SNS ? "sns"
+         : p == PROTO_SNS_NATIVE ? "native"
          : p == PROTO_NATIVE || p == PROTO_REGISTRY ? "native" : "ops";
 }
 
@@ -272,11 +274,22 @@ on_sns_reply(void *arg, const sl_api_err_t *err, json_t *out)
     else if (err)
         sl_log(SL_LOG_DEBUG, "request refused op=%s code=%s msg=\"%s\"", c->op, err->code,
                err->message);
-    if (err)
-        sl_sqs_xml_error(b, SL_SNS_XMLNS, err->sender, err->code, err->message, c->request_id);
-    else
-        sl_sns_xml_result(b, c->op, out, c->request_id);
-    send_reply(c, err ? err->http : 200, "text/xml", b);
+    if (c->proto == PROTO_SNS_NATIVE) {
+        json_t *j = err ? json_pack("{s:{s:s, s:s}}", "error", "code", err->code, "message",
+                                    err->message)
+                        : json_incref(out ? out : json_object());
+
+        json_body(b, j);
+        json_decref(j);
+        send_reply(c, err ? err->http : 200, "application/json", b);
+    } else {
+        if (err)
+            sl_sqs_xml_error(b, SL_SNS_XMLNS, err->sender, err->code, err->message,
+                             c->request_id);
+        else
+            sl_sns_xml_result(b, c->op, out, c->request_id);
+        send_reply(c, err ? err->http : 200, "text/xml", b);
+    }
     evbuffer_free(b);
     reply_done(c);
 }
@@ -307,7 +320,7 @@ early_error(ctx_t *c, const sl_api_errkind_t *kind, const char *msg)
 
     sl_api_err_set(&e, kind, "%s", msg);
     c->in_call = true;          /* reply_done must not free: we do it below */
-    if (c->proto == PROTO_SNS)
+    if (c->proto == PROTO_SNS || c->proto == PROTO_SNS_NATIVE)
         on_sns_reply(c, &e, NULL);
     else
         on_sqs_reply(c, &e, NULL);
@@ -412,6 +425,85 @@ handle_query(sl_http_t *h, struct evhttp_request *req, const char *path, const c
 out:
     json_decref(in);
     sl_form_destroy(form);
+}
+
+/* The native topic API: /v1/topics[/NAME[/subscriptions|/messages]] and
+ * /v1/subscriptions/ID, onto the SNS operations (bodies use SNS's member names).
+ * Returns false when path is neither. */
+static bool
+handle_topics(sl_http_t *h, struct evhttp_request *req, const char *method, const char *path,
+              const char *query, const char *body, size_t len)
+{
+    bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    bool del = strcmp(method, "DELETE") == 0;
+    const char *rest, *slash, *op = NULL;
+    char name[300] = "";
+    json_t *in = NULL;
+    ctx_t *c;
+
+    if (strncmp(path, "/v1/topics", 10) == 0 && (path[10] == '\0' || path[10] == '/'))
+        rest = path + 10;
+    else if (strncmp(path, "/v1/subscriptions/", 18) == 0)
+        rest = path + 17;
+    else
+        return false;
+    c = ctx_new(h, req, PROTO_SNS_NATIVE);
+    if (*rest == '/') {
+        rest++;
+        slash = strchr(rest, '/');
+        snprintf(name, sizeof(name), "%.*s", slash ? (int)(slash - rest) : (int)strlen(rest),
+                 rest);
+        {
+            char *dec = evhttp_uridecode(name, 0, NULL);
+
+            if (dec) {
+                snprintf(name, sizeof(name), "%s", dec);
+                free(dec);
+            }
+        }
+        rest = slash ? slash : "";
+    }
+    if (post && len && (sl_json_parse(body, len, &in, NULL, 0) != SL_OK || !json_is_object(in))) {
+        sl_api_errkind_t k = { 400, true, "InvalidParameter", "InvalidParameter" };
+
+        json_decref(in);
+        snprintf(c->op, sizeof(c->op), "Topics");
+        early_error(c, &k, "the request body must be a JSON object");
+        return true;
+    }
+    if (in == NULL)
+        in = json_object();
+    if (path[4] == 's') {                                   /* /v1/subscriptions/ID */
+        op = get && *name && !*rest ? "GetSubscriptionAttributes"
+           : del && *name && !*rest ? "Unsubscribe" : NULL;
+        json_object_set_new(in, "SubscriptionArn", json_string(name));
+    } else if (!*name) {
+        op = get ? "ListTopics" : post ? "CreateTopic" : NULL;
+        if (get && query && strncmp(query, "NextToken=", 10) == 0)
+            json_object_set_new(in, "NextToken", json_string(query + 10));
+    } else {
+        json_object_set_new(in, "TopicName", json_string(name));
+        if (!*rest)
+            op = get ? "GetTopicAttributes" : del ? "DeleteTopic" : NULL;
+        else if (strcmp(rest, "/subscriptions") == 0)
+            op = get ? "ListSubscriptionsByTopic" : post ? "Subscribe" : NULL;
+        else if (strcmp(rest, "/messages") == 0 && post)
+            op = "Publish";
+        if (op && strcmp(op, "Subscribe") == 0)
+            json_object_set_new(in, "ReturnSubscriptionArn", json_true());
+    }
+    if (op == NULL || h->sns == NULL) {
+        sl_api_errkind_t k = { 404, true, "NotFound", "NotFound" };
+
+        json_decref(in);
+        snprintf(c->op, sizeof(c->op), "Topics");
+        early_error(c, &k, h->sns ? "no such endpoint or method" : "topics are not enabled");
+        return true;
+    }
+    snprintf(c->op, sizeof(c->op), "%s", op);
+    run_sns_call(c, in);
+    json_decref(in);
+    return true;
 }
 
 static void
@@ -616,6 +708,9 @@ on_request(struct evhttp_request *req, void *arg)
         path = "/";
     if (strncmp(path, "/v1/", 4) == 0 &&
         handle_registry(h, req, method_name(method), path, body, len)) {
+        return;
+    } else if (strncmp(path, "/v1/", 4) == 0 &&
+               handle_topics(h, req, method_name(method), path, query, body, len)) {
         return;
     } else if (strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/v1") == 0) {
         handle_native(h, req, method_name(method), path, query, body, len);

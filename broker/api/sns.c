@@ -198,6 +198,12 @@ take_topic(sl_sns_call_t *c, const char *key)
     const char *arn, *name;
     const sl_topic_spec_t *t;
 
+    if (get_str(c->in, key) == NULL && get_str(c->in, "TopicName") != NULL) {
+        name = get_str(c->in, "TopicName");     /* the native API names topics */
+        if ((t = sl_fanout_topic(c->svc->fanout, name)) == NULL)
+            fail(c, &E_NOT_FOUND, "Topic does not exist");
+        return t;
+    }
     if (!need(c, key, &arn))
         return NULL;
     name = sl_arn_resource(arn, "sns", NULL, 0);
@@ -217,7 +223,7 @@ find_sub(sl_sns_call_t *c, const char *arn)
 {
     const char *colon = strrchr(arn, ':');
 
-    return colon ? sl_fanout_sub(c->svc->fanout, colon + 1) : NULL;
+    return sl_fanout_sub(c->svc->fanout, colon ? colon + 1 : arn);  /* an id alone too */
 }
 
 static const sl_sub_spec_t *
@@ -480,9 +486,11 @@ op_delete_topic(sl_sns_call_t *c)
     const sl_sub_spec_t **subs;
     size_t n;
 
-    if (!need(c, "TopicArn", &arn))
+    if (get_str(c->in, "TopicArn") == NULL && get_str(c->in, "TopicName") != NULL)
+        name = get_str(c->in, "TopicName");     /* the native API */
+    else if (!need(c, "TopicArn", &arn))
         return false;
-    if ((name = sl_arn_resource(arn, "sns", NULL, 0)) == NULL)
+    else if ((name = sl_arn_resource(arn, "sns", NULL, 0)) == NULL)
         return fail(c, &E_INVALID, "Invalid parameter: TopicArn");
     if (sl_fanout_topic(c->svc->fanout, name) == NULL)
         return ok(c, NULL);         /* idempotent, as on AWS */
@@ -1343,7 +1351,7 @@ op_publish(sl_sns_call_t *c)
         json_object_set(c->in, "TopicArn", json_object_get(c->in, "TargetArn"));
         arn = get_str(c->in, "TopicArn");
     }
-    if (arn == NULL)
+    if (arn == NULL && get_str(c->in, "TopicName") == NULL)
         return fail(c, &E_INVALID, "Invalid parameter: TopicArn or TargetArn Reason: no value "
                     "for required parameter");
     if ((t = take_topic(c, "TopicArn")) == NULL)
