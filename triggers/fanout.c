@@ -882,6 +882,14 @@ deliver(job_t *j, const char *sub_id)
 
 /* ---- The worker ---- */
 
+/* The store calls every callback it is given: this one for acks nobody waits on. */
+static void
+on_dropped(void *arg, int status)
+{
+    (void)arg;
+    (void)status;
+}
+
 /* The FIFO sequence number of a publish entry ("" when none): a fixed-width
  * decimal, so text order is number order. */
 static const char *
@@ -957,7 +965,7 @@ on_claimed(void *arg, int status, const sl_outbox_item_t *items, size_t n)
             !json_is_object(doc)) {
             sl_log(SL_LOG_WARN, "outbox entry unreadable id=%s kind=%s", it->id, it->kind);
             json_decref(doc);
-            sl_store_outbox_ack(f->store, it->id, NULL, NULL);
+            sl_store_outbox_ack(f->store, it->id, on_dropped, NULL);
             continue;
         }
         if (strcmp(it->kind, "sns.publish") == 0) {
