@@ -2,8 +2,9 @@
  *
  * Making an RSA key takes tens of milliseconds, more than the broker's whole
  * start budget, so it runs on a one-thread work pool. If the signer is
- * destroyed first, the job finishes alone: the job and the signer share a
- * mutex-guarded hand-off, and whichever side comes last frees the job. */
+ * destroyed first (a broker stopped right after starting), destroy waits for the
+ * key to be made: a thread still inside OpenSSL when the process exits crashes in
+ * OpenSSL's exit-time cleanup. */
 #include "sns_sign.h"
 
 #include "b64.h"
@@ -26,8 +27,9 @@ typedef struct sl_sns_signer sl_sns_signer_t;
 
 typedef struct keyjob {
     pthread_mutex_t mu;
+    pthread_cond_t cv;          /* signalled when finished */
     sl_sns_signer_t *signer;    /* for done, which only runs while the signer lives */
-    bool finished, orphaned;
+    bool finished;
     char cn[128];
     EVP_PKEY *key;              /* results, NULL on failure */
     char *pem;
@@ -46,6 +48,7 @@ keyjob_free(keyjob_t *j)
 {
     EVP_PKEY_free(j->key);
     sl_free(j->pem);
+    pthread_cond_destroy(&j->cv);
     pthread_mutex_destroy(&j->mu);
     sl_free(j);
 }
@@ -84,16 +87,13 @@ keyjob_run(void *arg)
     keyjob_t *j = arg;
     EVP_PKEY *key = EVP_RSA_gen(2048);
     char *pem = key ? make_cert(key, j->cn) : NULL;
-    bool orphaned;
 
     pthread_mutex_lock(&j->mu);
     j->key = key;
     j->pem = pem;
     j->finished = true;
-    orphaned = j->orphaned;
+    pthread_cond_signal(&j->cv);
     pthread_mutex_unlock(&j->mu);
-    if (orphaned)
-        keyjob_free(j);
 }
 
 /* On the loop. */
@@ -124,6 +124,7 @@ sl__sns_signer_create(struct event_base *base, const char *cn)
     keyjob_t *j = sl_calloc(1, sizeof(*j));
 
     pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
     snprintf(j->cn, sizeof(j->cn), "%s", cn);
     j->signer = s;
     s->pool = sl_work_pool_create(base, 1);
@@ -143,16 +144,16 @@ sl__sns_signer_destroy(sl_sns_signer_t *s)
         return;
     if (s->job) {
         keyjob_t *j = s->job;
-        bool finished;
 
         pthread_mutex_lock(&j->mu);
-        finished = j->finished;
-        j->orphaned = !finished;
+        while (!j->finished)
+            pthread_cond_wait(&j->cv, &j->mu);
         pthread_mutex_unlock(&j->mu);
-        if (finished)
-            keyjob_free(j);
     }
+    /* The job is done, so the pool joins its thread; done never runs now. */
     sl_work_pool_destroy(s->pool);
+    if (s->job)
+        keyjob_free(s->job);
     EVP_PKEY_free(s->key);
     sl_free(s->pem);
     sl_free(s);
