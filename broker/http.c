@@ -657,6 +657,8 @@ on_metrics(void *arg, struct evbuffer *body)
 
         if (c->h->registry)
             sl_registry_metrics(c->h->registry, body);
+        if (c->h->sns)
+            sl_sns_metrics(c->h->sns, body);
 
         evhttp_add_header(oh, "Content-Type", "text/plain; version=0.0.4");
         evhttp_send_reply(c->req, 200, "OK", body);

@@ -18,6 +18,7 @@
 #include "sluice/mem.h"
 #include "strmap.h"
 
+#include <event2/buffer.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1559,6 +1560,26 @@ sl_sns_ready(sl_sns_t *svc)
                 run(c);
         }
     }
+}
+
+void
+sl_sns_metrics(const sl_sns_t *svc, struct evbuffer *out)
+{
+    sl_fanout_stats_t st;
+
+    sl_fanout_stats(svc->fanout, &st);
+    evbuffer_add_printf(out,
+        "# TYPE sluice_topic_published_total counter\n"
+        "sluice_topic_published_total %llu\n"
+        "# TYPE sluice_topic_deliveries_total counter\n"
+        "sluice_topic_deliveries_total{outcome=\"delivered\"} %llu\n"
+        "sluice_topic_deliveries_total{outcome=\"filtered\"} %llu\n"
+        "sluice_topic_deliveries_total{outcome=\"retried\"} %llu\n"
+        "sluice_topic_deliveries_total{outcome=\"dead_lettered\"} %llu\n"
+        "sluice_topic_deliveries_total{outcome=\"dropped\"} %llu\n",
+        (unsigned long long)st.published, (unsigned long long)st.delivered,
+        (unsigned long long)st.filtered, (unsigned long long)st.retried,
+        (unsigned long long)st.dead_lettered, (unsigned long long)st.dropped);
 }
 
 const char *

@@ -23,6 +23,10 @@ void sl_sns_ready(sl_sns_t *svc);
 /* Pending calls are dropped without replies. NULL is a no-op. */
 void sl_sns_destroy(sl_sns_t *svc);
 
+struct evbuffer;
+/* Appends the fanout's counters as Prometheus text (sluice_topic_*). */
+void sl_sns_metrics(const sl_sns_t *svc, struct evbuffer *out);
+
 /* The signing certificate (PEM, borrowed), or NULL while it is being made. */
 const char *sl_sns_cert_pem(const sl_sns_t *svc);
 

@@ -292,6 +292,11 @@ class QueueDelivery(SnsCase):
         self.assertEqual(red[0]["MD5OfMessageAttributes"], md5_of_attributes(attrs))
         self.assert_empty(red_url)
 
+        with urllib.request.urlopen(BROKER.endpoint + "/metrics", timeout=10) as r:
+            metrics = r.read().decode()
+        self.assertRegex(metrics, r'sluice_topic_deliveries_total\{outcome="filtered"\} [1-9]')
+        self.assertRegex(metrics, r'sluice_topic_deliveries_total\{outcome="delivered"\} [1-9]')
+        self.assertRegex(metrics, r'sluice_topic_published_total [1-9]')
         body = self.drain(body_url, 1)
         self.assertEqual([json.loads(json.loads(m["Body"])["Message"]) for m in body],
                          [{"size": 20}])
