@@ -735,7 +735,8 @@ dead_letter(job_t *j, const char *code, const char *why)
     char dlq[SL_QUEUE_NAME_MAX + 1];
     sl_msg_in_t in;
 
-    if (!sl__sns_dlq_name(&j->sub, dlq, sizeof(dlq))) {
+    if (j->dv.envelope == NULL || !sl__sns_dlq_name(&j->sub, dlq, sizeof(dlq))) {
+        /* (no envelope: the record could not even be rendered) */
         sl_log(SL_LOG_WARN, "delivery dropped subscription=%s protocol=%s code=%s why=\"%s\"",
                j->sub.id, sl_sub_proto_name(j->sub.proto), code, why);
         f->stats.dropped++;

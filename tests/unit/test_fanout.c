@@ -278,8 +278,15 @@ nothing_left(void)
 static void
 test_malformed_entry_is_dropped(void **state)
 {
+    static const char rec_without_id[] = "{\"sub\":\"s-x\",\"rec\":{\"topic\":\"t\"}}";
+
     (void)state;
-    fx.pending = 2;
+    /* A record that cannot be rendered, for a subscription with a DLQ: dropped too. */
+    add_topic("t");
+    add_sub("s-x", "t", "q", NULL, false, "dlq");
+    fx.pending = 3;
+    assert_int_equal(sl_store_outbox_append(fx.store, "sns.deliver", rec_without_id,
+                                            strlen(rec_without_id), 0, on_done, NULL), SL_OK);
     assert_int_equal(sl_store_outbox_append(fx.store, "sns.publish", "{not json", 9, 0, on_done,
                                             NULL), SL_OK);
     assert_int_equal(sl_store_outbox_append(fx.store, "sns.deliver", "[1,2]", 5, 0, on_done,
