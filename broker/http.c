@@ -277,7 +277,7 @@ on_sns_reply(void *arg, const sl_api_err_t *err, json_t *out)
     if (c->proto == PROTO_SNS_NATIVE) {
         json_t *j = err ? json_pack("{s:{s:s, s:s}}", "error", "code", err->code, "message",
                                     err->message)
-                        : json_incref(out ? out : json_object());
+                        : out ? json_incref(out) : json_object();
 
         json_body(b, j);
         json_decref(j);

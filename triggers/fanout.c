@@ -1120,7 +1120,7 @@ sl_fanout_create(struct event_base *base, sl_store_t *store, sl_registry_t *regi
 }
 
 const char *
-sl_fanout_cert_pem(const sl_fanout_t *f)
+sl_fanout_cert_pem(sl_fanout_t *f)
 {
     return sl__sns_signer_cert_pem(f->signer);
 }

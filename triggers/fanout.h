@@ -95,7 +95,7 @@ void sl_fanout_confirm_request(sl_fanout_t *f, const sl_sub_spec_t *s);
 
 /* The signing certificate in PEM (served at SigningCertURL), or NULL while the
  * key is still being made. Borrowed. */
-const char *sl_fanout_cert_pem(const sl_fanout_t *f);
+const char *sl_fanout_cert_pem(sl_fanout_t *f);
 
 typedef struct sl_fanout_stats {
     uint64_t published;             /* publish records fanned out */

@@ -1,9 +1,10 @@
 /* sns_sign.c - message signatures and the signing certificate (sns_sign.h).
  *
  * Making an RSA key takes tens of milliseconds, more than the broker's whole
- * start budget, so it runs on a one-thread work pool. If the signer is
- * destroyed first (a broker stopped right after starting), destroy waits for the
- * key to be made: a thread still inside OpenSSL when the process exits crashes in
+ * start budget, so a thread of its own makes it. The loop never waits for it:
+ * sl__sns_signer_is_ready() (polled by the fanout's tick) adopts the key once the
+ * thread says it is done. Destroy joins the thread: one still inside OpenSSL, or
+ * holding OpenSSL's per-thread state, when the process exits crashes or leaks in
  * OpenSSL's exit-time cleanup. */
 #include "sns_sign.h"
 
@@ -11,7 +12,6 @@
 #include "sluice/error.h"
 #include "sluice/log.h"
 #include "sluice/mem.h"
-#include "work.h"
 
 #include <openssl/bio.h>
 #include <openssl/evp.h>
@@ -23,35 +23,18 @@
 
 #define PLACEHOLDER "c2x1aWNlLXVuc2lnbmVk"
 
-typedef struct sl_sns_signer sl_sns_signer_t;
-
-typedef struct keyjob {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;          /* signalled when finished */
-    sl_sns_signer_t *signer;    /* for done, which only runs while the signer lives */
-    bool finished;
-    char cn[128];
-    EVP_PKEY *key;              /* results, NULL on failure */
-    char *pem;
-} keyjob_t;
-
 struct sl_sns_signer {
-    sl_work_pool_t *pool;
-    keyjob_t *job;              /* until done hands it over */
-    EVP_PKEY *key;
+    pthread_t thread;
+    bool started;               /* thread runs or ran: join it */
+    pthread_mutex_t mu;         /* guards finished, job_key, job_pem */
+    bool finished;
+    EVP_PKEY *job_key;          /* the thread's results until adopted */
+    char *job_pem;
+    char cn[128];
+    EVP_PKEY *key;              /* loop side, once ready */
     char *pem;
     bool ready;
 };
-
-static void
-keyjob_free(keyjob_t *j)
-{
-    EVP_PKEY_free(j->key);
-    sl_free(j->pem);
-    pthread_cond_destroy(&j->cv);
-    pthread_mutex_destroy(&j->mu);
-    sl_free(j);
-}
 
 static char *
 make_cert(EVP_PKEY *key, const char *cn)
@@ -80,60 +63,35 @@ make_cert(EVP_PKEY *key, const char *cn)
     return pem;
 }
 
-/* On the pool thread. */
-static void
-keyjob_run(void *arg)
+static void *
+keygen(void *arg)
 {
-    keyjob_t *j = arg;
+    sl_sns_signer_t *s = arg;
     EVP_PKEY *key = EVP_RSA_gen(2048);
-    char *pem = key ? make_cert(key, j->cn) : NULL;
+    char *pem = key ? make_cert(key, s->cn) : NULL;
 
-    pthread_mutex_lock(&j->mu);
-    j->key = key;
-    j->pem = pem;
-    j->finished = true;
-    pthread_cond_signal(&j->cv);
-    pthread_mutex_unlock(&j->mu);
-}
-
-/* On the loop. */
-static void
-keyjob_done(void *arg)
-{
-    keyjob_t *j = arg;
-    sl_sns_signer_t *s = j->signer;
-
-    s->job = NULL;
-    if (j->key && j->pem) {
-        s->key = j->key;
-        s->pem = j->pem;
-        j->key = NULL;
-        j->pem = NULL;
-        sl_log(SL_LOG_DEBUG, "sns signing key ready");
-    } else {
-        sl_log(SL_LOG_WARN, "sns signing key not made; messages carry placeholder signatures");
-    }
-    s->ready = true;
-    keyjob_free(j);
+    pthread_mutex_lock(&s->mu);
+    s->job_key = key;
+    s->job_pem = pem;
+    s->finished = true;
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
 }
 
 sl_sns_signer_t *
 sl__sns_signer_create(struct event_base *base, const char *cn)
 {
     sl_sns_signer_t *s = sl_calloc(1, sizeof(*s));
-    keyjob_t *j = sl_calloc(1, sizeof(*j));
 
-    pthread_mutex_init(&j->mu, NULL);
-    pthread_cond_init(&j->cv, NULL);
-    snprintf(j->cn, sizeof(j->cn), "%s", cn);
-    j->signer = s;
-    s->pool = sl_work_pool_create(base, 1);
-    if (s->pool == NULL || sl_work_submit(s->pool, keyjob_run, keyjob_done, j) != SL_OK) {
-        keyjob_free(j);
-        s->ready = true;            /* placeholders */
-        return s;
+    (void)base;
+    pthread_mutex_init(&s->mu, NULL);
+    snprintf(s->cn, sizeof(s->cn), "%s", cn);
+    if (pthread_create(&s->thread, NULL, keygen, s) == 0) {
+        s->started = true;
+    } else {
+        sl_log(SL_LOG_WARN, "sns signing key not made; messages carry placeholder signatures");
+        s->ready = true;
     }
-    s->job = j;
     return s;
 }
 
@@ -142,33 +100,39 @@ sl__sns_signer_destroy(sl_sns_signer_t *s)
 {
     if (s == NULL)
         return;
-    if (s->job) {
-        keyjob_t *j = s->job;
-
-        pthread_mutex_lock(&j->mu);
-        while (!j->finished)
-            pthread_cond_wait(&j->cv, &j->mu);
-        pthread_mutex_unlock(&j->mu);
-    }
-    /* The job is done, so the pool joins its thread; done never runs now. */
-    sl_work_pool_destroy(s->pool);
-    if (s->job)
-        keyjob_free(s->job);
+    if (s->started)
+        pthread_join(s->thread, NULL);      /* at most the rest of one key generation */
+    EVP_PKEY_free(s->job_key);
+    sl_free(s->job_pem);
     EVP_PKEY_free(s->key);
     sl_free(s->pem);
+    pthread_mutex_destroy(&s->mu);
     sl_free(s);
 }
 
 bool
-sl__sns_signer_is_ready(const sl_sns_signer_t *s)
+sl__sns_signer_is_ready(sl_sns_signer_t *s)
 {
-    return s == NULL || s->ready;
+    if (s == NULL || s->ready)
+        return true;
+    pthread_mutex_lock(&s->mu);
+    if (s->finished) {
+        s->key = s->job_key;
+        s->pem = s->job_pem;
+        s->job_key = NULL;
+        s->job_pem = NULL;
+        s->ready = true;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (s->ready && (s->key == NULL || s->pem == NULL))
+        sl_log(SL_LOG_WARN, "sns signing key not made; messages carry placeholder signatures");
+    return s->ready;
 }
 
 const char *
-sl__sns_signer_cert_pem(const sl_sns_signer_t *s)
+sl__sns_signer_cert_pem(sl_sns_signer_t *s)
 {
-    return s ? s->pem : NULL;
+    return s && sl__sns_signer_is_ready(s) ? s->pem : NULL;
 }
 
 static void

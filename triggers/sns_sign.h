@@ -3,6 +3,7 @@
  * broker starts, and the self-signed certificate subscribers fetch from
  * SigningCertURL. The key is generated on a thread of its own, so starting
  * the broker does not wait for it; deliveries wait (sl__sns_signer_is_ready).
+ * All functions run on the loop thread.
  * Private to triggers/ and the front end. */
 #ifndef SLUICE_TRIGGERS_SNS_SIGN_H
 #define SLUICE_TRIGGERS_SNS_SIGN_H
@@ -13,14 +14,16 @@
 struct event_base;
 typedef struct sl_sns_signer sl_sns_signer_t;
 
-/* Starts making a 2048-bit key and a certificate for common name cn. Caller
- * destroys (also while the key is still being made). */
+/* Starts making a 2048-bit key and a certificate for common name cn (base is
+ * unused: nothing is posted to the loop). Caller destroys; destroying while the
+ * key is still being made waits for it. */
 sl_sns_signer_t *sl__sns_signer_create(struct event_base *base, const char *cn);
 void sl__sns_signer_destroy(sl_sns_signer_t *s);            /* NULL is a no-op */
-bool sl__sns_signer_is_ready(const sl_sns_signer_t *s);
+/* True once the key is made (or could not be): adopts it from the thread. */
+bool sl__sns_signer_is_ready(sl_sns_signer_t *s);
 /* The certificate in PEM (borrowed), or NULL until ready (or when making the
  * key failed: then signatures stay placeholders, logged once). */
-const char *sl__sns_signer_cert_pem(const sl_sns_signer_t *s);
+const char *sl__sns_signer_cert_pem(sl_sns_signer_t *s);
 
 /* New base64 signature (caller sl_free()s) of a message of type ("Notification"
  * or "SubscriptionConfirmation"). Notifications sign Message, MessageId,

@@ -1583,7 +1583,7 @@ sl_sns_metrics(const sl_sns_t *svc, struct evbuffer *out)
 }
 
 const char *
-sl_sns_cert_pem(const sl_sns_t *svc)
+sl_sns_cert_pem(sl_sns_t *svc)
 {
     return sl_fanout_cert_pem(svc->fanout);
 }

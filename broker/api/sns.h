@@ -28,7 +28,7 @@ struct evbuffer;
 void sl_sns_metrics(const sl_sns_t *svc, struct evbuffer *out);
 
 /* The signing certificate (PEM, borrowed), or NULL while it is being made. */
-const char *sl_sns_cert_pem(const sl_sns_t *svc);
+const char *sl_sns_cert_pem(sl_sns_t *svc);
 
 typedef void (*sl_sns_reply_fn)(void *arg, const sl_api_err_t *err, json_t *out);
 

@@ -183,9 +183,10 @@ class RedisStore(unittest.TestCase):
         sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=hook.url, Attributes={
             "DeliveryPolicy": json.dumps({"healthyRetryPolicy": {
                 "numRetries": 50, "minDelayTarget": 1, "maxDelayTarget": 1}})})
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 30
         while not hook.of_type("SubscriptionConfirmation") and time.monotonic() < deadline:
             time.sleep(0.1)
+        self.assertTrue(hook.of_type("SubscriptionConfirmation"), "no confirmation request")
         conf = json.loads(hook.of_type("SubscriptionConfirmation")[0][1])
         urllib.request.urlopen(conf["SubscribeURL"], timeout=10).read()
         mid = sns.publish(TopicArn=topic, Message="survives")["MessageId"]
