@@ -40,6 +40,7 @@
 #define TICK_MS 200
 #define RELOAD_MS 5000
 #define MAX_JOBS 1024           /* entries in flight here; claims wait below this */
+#define SL_SNS_VERSION_KIND "sns-version"
 
 typedef struct sub {
     sl_sub_spec_t spec;
@@ -66,6 +67,7 @@ struct sl_fanout {
     bool loaded, claiming, loading;
     uint64_t gen;               /* local changes; a reload started before one is stale */
     int64_t last_reload_ms;
+    char version_seen[SL_MSG_ID_LEN + 3];   /* the store's SNS version the cache reflects */
     struct evdns_base *dns;     /* made when an HTTP endpoint names a host */
     sl_sns_signer_t *signer;
     void (*load_done)(void *arg, int status);
@@ -343,15 +345,19 @@ sl_fanout_subs(const sl_fanout_t *f, const char *topic, const sl_sub_spec_t ***o
 typedef struct load {
     sl_fanout_t *f;
     uint64_t gen;
+    char version[SL_MSG_ID_LEN + 3];    /* the store's version it was started for, or "" */
 } load_t;
 
 static void claim(sl_fanout_t *f);
 
+/* fresh: l's reload was applied in full (not discarded for a local change). */
 static void
-load_finish(sl_fanout_t *f, int status)
+load_finish(sl_fanout_t *f, int status, const load_t *l, bool fresh)
 {
     void (*done)(void *, int) = f->load_done;
 
+    if (fresh && l && l->version[0])
+        snprintf(f->version_seen, sizeof(f->version_seen), "%s", l->version);
     f->loading = false;
     f->last_reload_ms = wall_ms();
     if (status == SL_OK)
@@ -374,8 +380,8 @@ on_subs_loaded(void *arg, int status, char *const *names, char *const *docs, siz
     if (status != SL_OK || l->gen != f->gen) {
         if (status != SL_OK)
             sl_log(SL_LOG_WARN, "subscriptions not loaded status=%s", sl_strerror(status));
+        load_finish(f, status == SL_OK && f->loaded ? SL_OK : status, l, false);
         sl_free(l);
-        load_finish(f, status == SL_OK && f->loaded ? SL_OK : status);
         return;
     }
     sl__strmap_init(&seen);
@@ -413,8 +419,8 @@ on_subs_loaded(void *arg, int status, char *const *names, char *const *docs, siz
         sl_free(all);
     }
     sl__strmap_deinit(&seen);
+    load_finish(f, SL_OK, l, true);
     sl_free(l);
-    load_finish(f, SL_OK);
 }
 
 static void
@@ -426,8 +432,8 @@ on_topics_loaded(void *arg, int status, char *const *names, char *const *docs, s
     if (status != SL_OK || l->gen != f->gen) {
         if (status != SL_OK)
             sl_log(SL_LOG_WARN, "topics not loaded status=%s", sl_strerror(status));
+        load_finish(f, status == SL_OK && f->loaded ? SL_OK : status, l, false);
         sl_free(l);
-        load_finish(f, status == SL_OK && f->loaded ? SL_OK : status);
         return;
     }
     {
@@ -456,13 +462,14 @@ on_topics_loaded(void *arg, int status, char *const *names, char *const *docs, s
         f->topics = fresh;
     }
     if (sl_store_meta_list(f->store, SL_SUB_META_KIND, on_subs_loaded, l) != SL_OK) {
+        load_finish(f, SL_EBACKEND, l, false);
         sl_free(l);
-        load_finish(f, SL_EBACKEND);
     }
 }
 
+/* version: the store's version this reload catches up with ("" unknown). */
 static void
-reload(sl_fanout_t *f)
+reload(sl_fanout_t *f, const char *version)
 {
     load_t *l;
 
@@ -471,6 +478,7 @@ reload(sl_fanout_t *f)
     l = sl_calloc(1, sizeof(*l));
     l->f = f;
     l->gen = f->gen;
+    snprintf(l->version, sizeof(l->version), "%s", version);
     f->loading = true;
     if (sl_store_meta_list(f->store, SL_TOPIC_META_KIND, on_topics_loaded, l) != SL_OK) {
         sl_free(l);
@@ -484,9 +492,9 @@ sl_fanout_load(sl_fanout_t *f, void (*done)(void *arg, int status), void *arg)
 {
     f->load_done = done;
     f->load_arg = arg;
-    reload(f);
+    reload(f, "");
     if (!f->loading)
-        load_finish(f, SL_EBACKEND);    /* NB: runs done now; callers tolerate it */
+        load_finish(f, SL_EBACKEND, NULL, false);   /* NB: runs done now; callers tolerate it */
     event_add(f->tick, &(struct timeval){ 0, TICK_MS * 1000 });
 }
 
@@ -990,15 +998,76 @@ on_claimed(void *arg, int status, const sl_outbox_item_t *items, size_t n)
         event_active(f->kick, EV_TIMEOUT, 0);
 }
 
+/* Before claiming, the cache must reflect every change to topics and subscriptions
+ * already answered, by any broker: each change also writes a new version document
+ * (sl_fanout_bump), so a claim first reads it, and reloads the cache when it moved. */
+static void
+on_version(void *arg, int status, const char *doc, size_t len)
+{
+    sl_fanout_t *f = arg;
+    char v[SL_MSG_ID_LEN + 3] = "";
+
+    if (status == SL_OK)
+        snprintf(v, sizeof(v), "%.*s", (int)(len < sizeof(v) - 1 ? len : sizeof(v) - 1), doc);
+    else if (status != SL_ENOTFOUND) {
+        f->claiming = false;            /* the store is down: a tick retries */
+        return;
+    }
+    if (strcmp(v, f->version_seen) != 0) {
+        f->claiming = false;
+        reload(f, v);                   /* its end claims again */
+        return;
+    }
+    if (sl_store_outbox_claim(f->store, CLAIM_MAX, LEASE_MS, on_claimed, f) != SL_OK)
+        f->claiming = false;
+}
+
 static void
 claim(sl_fanout_t *f)
 {
-    if (f->claiming || !f->loaded || f->njobs >= MAX_JOBS ||
+    if (f->claiming || f->loading || !f->loaded || f->njobs >= MAX_JOBS ||
         !sl__sns_signer_is_ready(f->signer))
         return;                         /* a tick retries */
     f->claiming = true;
-    if (sl_store_outbox_claim(f->store, CLAIM_MAX, LEASE_MS, on_claimed, f) != SL_OK)
+    if (sl_store_meta_get(f->store, SL_SNS_VERSION_KIND, "v", on_version, f) != SL_OK)
         f->claiming = false;
+}
+
+typedef struct bump {
+    sl_fanout_t *f;
+    sl_store_done_cb done;
+    void *arg;
+    char version[SL_MSG_ID_LEN + 3];
+} bump_t;
+
+static void
+on_bumped(void *arg, int status)
+{
+    bump_t *b = arg;
+
+    if (status == SL_OK)
+        snprintf(b->f->version_seen, sizeof(b->f->version_seen), "%s", b->version);
+    b->done(b->arg, status);
+    sl_free(b);
+}
+
+int
+sl_fanout_bump(sl_fanout_t *f, sl_store_done_cb done, void *arg)
+{
+    bump_t *b = sl_calloc(1, sizeof(*b));
+    char id[SL_MSG_ID_LEN + 1];
+    int rc;
+
+    sl_uuid4(id);
+    snprintf(b->version, sizeof(b->version), "\"%s\"", id);      /* a JSON document */
+    b->f = f;
+    b->done = done;
+    b->arg = arg;
+    rc = sl_store_meta_put(f->store, SL_SNS_VERSION_KIND, "v", b->version, strlen(b->version),
+                           on_bumped, b);
+    if (rc != SL_OK)
+        sl_free(b);
+    return rc;
 }
 
 static void
@@ -1017,7 +1086,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (wall_ms() - f->last_reload_ms >= RELOAD_MS)
-        reload(f);
+        reload(f, "");
     claim(f);
     event_add(f->tick, &(struct timeval){ 0, TICK_MS * 1000 });
 }

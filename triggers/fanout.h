@@ -14,10 +14,12 @@
  * Entries are acked only when done, so a broker restart on a durable store
  * loses no pending delivery (at-least-once).
  *
- * The API layer (broker/api/sns.c) writes topics and subscriptions to the store
- * and then tells this module (sl_fanout_*_set/remove); the cache is also
- * reloaded from the store every few seconds, so brokers sharing a Redis store
- * see each other's changes. */
+ * The API layer (broker/api/sns.c) writes topics and subscriptions to the store,
+ * tells this module (sl_fanout_*_set/remove) and bumps the store's SNS version
+ * (sl_fanout_bump) before answering. Every claim of outbox entries first reads
+ * that version and reloads the cache when another broker sharing the store
+ * moved it, so a publish is fanned out with every subscription answered before
+ * it, whichever broker handles it. The cache is also reloaded every few seconds. */
 #ifndef SLUICE_TRIGGERS_FANOUT_H
 #define SLUICE_TRIGGERS_FANOUT_H
 
@@ -67,6 +69,10 @@ const sl_sub_spec_t *sl_fanout_sub(const sl_fanout_t *f, const char *id);
  * policy: err says why in AWS's words, without the "Invalid parameter" prefix). */
 int sl_fanout_sub_set(sl_fanout_t *f, const sl_sub_spec_t *s, char *err, size_t errlen);
 void sl_fanout_sub_remove(sl_fanout_t *f, const char *id);
+/* Writes a new SNS version to the store (after a change to topics or
+ * subscriptions); done(arg, status) runs once, later. Returns SL_OK or the
+ * store's error (done never runs). */
+int sl_fanout_bump(sl_fanout_t *f, sl_store_done_cb done, void *arg);
 /* New arrays (caller sl_free()s the array, not the specs): topics by name;
  * subscriptions of topic (NULL: all) by topic, then creation time. */
 size_t sl_fanout_topics(const sl_fanout_t *f, const sl_topic_spec_t ***out);

@@ -77,6 +77,7 @@ struct sl_sns_call {
     void *arg;
     sl_sns_call_t *prev, *next;
     bool cancelled, waiting;
+    bool refetched;                 /* looked in the store for what the cache lacked */
     int store_pending;
     int failures;                   /* failed store operations of a group */
     sl_topic_spec_t topic;
@@ -252,6 +253,31 @@ str_json(char *s)
 /* ---- Store writes ---- */
 
 static void
+on_bumped(void *arg, int status)
+{
+    sl_sns_call_t *c = arg;
+
+    if (!resume(c))
+        return;
+    if (status != SL_OK)        /* the change is stored; others see it at their next reload */
+        sl_log(SL_LOG_WARN, "sns version not written op=%s status=%s", c->op->name,
+               sl_strerror(status));
+    c->then(c);
+}
+
+/* Other brokers' fanouts must see the change before they fan out a publish we
+ * answer after it: bump the store's version, then go on. */
+static void
+bump_then(sl_sns_call_t *c)
+{
+    if (sl_fanout_bump(c->svc->fanout, on_bumped, c) != SL_OK) {
+        c->then(c);
+        return;
+    }
+    c->store_pending++;
+}
+
+static void
 on_topic_put(void *arg, int status)
 {
     sl_sns_call_t *c = arg;
@@ -263,7 +289,7 @@ on_topic_put(void *arg, int status)
         return;
     }
     sl_fanout_topic_set(c->svc->fanout, &c->topic);
-    c->then(c);
+    bump_then(c);
 }
 
 static bool
@@ -297,7 +323,7 @@ on_sub_put(void *arg, int status)
     }
     if (sl_fanout_sub_set(c->svc->fanout, &c->sub, err, sizeof(err)) != SL_OK)
         sl_log(SL_LOG_WARN, "subscription filter not compiled id=%s err=\"%s\"", c->sub.id, err);
-    c->then(c);
+    bump_then(c);
 }
 
 static bool
@@ -330,7 +356,7 @@ on_deleted(void *arg, int status)
         fail_store(c, SL_EBACKEND);
         return;
     }
-    c->then(c);
+    bump_then(c);
 }
 
 static void
@@ -1506,9 +1532,93 @@ static const op_def_t ops[] = {
     { NULL, NULL },
 };
 
+/* ---- Cache misses ----
+ * Another broker sharing the store may have made the topic or subscription a
+ * request names moments ago, before this broker's cache caught up: on a miss
+ * the call looks in the store once, caches what it finds, then runs. */
+
+typedef struct refetch {
+    sl_sns_call_t *c;
+    bool sub;                       /* a subscription document, else a topic */
+} refetch_t;
+
+static sl_sns_call_t *run(sl_sns_call_t *c);
+
+static void
+on_refetched(void *arg, int status, const char *doc, size_t len)
+{
+    refetch_t *r = arg;
+    sl_sns_call_t *c = r->c;
+    json_t *j = NULL;
+
+    if (!resume(c)) {
+        sl_free(r);
+        return;
+    }
+    if (status == SL_OK && sl_json_parse(doc, len, &j, NULL, 0) == SL_OK) {
+        if (r->sub) {
+            sl_sub_spec_t s;
+            char err[256];
+
+            if (sl_sub_spec_from_json(&s, j) == SL_OK)
+                sl_fanout_sub_set(c->svc->fanout, &s, err, sizeof(err));
+            sl_sub_spec_deinit(&s);
+        } else {
+            sl_topic_spec_t t;
+
+            if (sl_topic_spec_from_json(&t, j) == SL_OK)
+                sl_fanout_topic_set(c->svc->fanout, &t);
+            sl_topic_spec_deinit(&t);
+        }
+    }
+    json_decref(j);
+    sl_free(r);
+    run(c);
+}
+
+/* The topic name or subscription id the request names, when the cache lacks it. */
+static bool
+missing(sl_sns_call_t *c, const char **name, bool *sub)
+{
+    const char *arn, *n = NULL;
+
+    if ((arn = get_str(c->in, "SubscriptionArn")) != NULL) {
+        const char *colon = strrchr(arn, ':');
+
+        n = colon ? colon + 1 : arn;
+        *sub = true;
+        *name = n;
+        return *n && sl_fanout_sub(c->svc->fanout, n) == NULL;
+    }
+    *sub = false;
+    if ((arn = get_str(c->in, "TopicArn")) != NULL || (arn = get_str(c->in, "TargetArn")) ||
+        (arn = get_str(c->in, "ResourceArn")) != NULL)
+        n = sl_arn_resource(arn, "sns", NULL, 0);
+    else if ((n = get_str(c->in, "TopicName")) == NULL && strcmp(c->op->name, "CreateTopic") == 0)
+        n = get_str(c->in, "Name");
+    *name = n;
+    return n && *n && sl_topic_name_is_valid(n) && sl_fanout_topic(c->svc->fanout, n) == NULL;
+}
+
 static sl_sns_call_t *
 run(sl_sns_call_t *c)
 {
+    const char *name;
+    bool sub;
+
+    if (!c->refetched && missing(c, &name, &sub)) {
+        refetch_t *r = sl_calloc(1, sizeof(*r));
+
+        r->c = c;
+        r->sub = sub;
+        c->refetched = true;
+        if (sl_store_meta_get(c->svc->store, sub ? SL_SUB_META_KIND : SL_TOPIC_META_KIND, name,
+                              on_refetched, r) == SL_OK) {
+            c->store_pending++;
+            return c;
+        }
+        sl_free(r);
+    }
     return c->op->fn(c) ? c : NULL;
 }
 

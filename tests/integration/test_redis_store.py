@@ -2,11 +2,13 @@
 
 Queues and messages are shared (what one broker takes the other cannot), FIFO
 order and group locks hold across brokers, a long poll parked on one broker wakes
-when the other sends, messages survive a broker restart, Redis stopped turns into
+when the other sends, messages survive a broker restart, a subscription made on one
+broker serves a publish made on the other at once, topic deliveries survive a crash, Redis stopped turns into
 503 ServiceUnavailable and service comes back once it restarts, and rediss:// is
 refused at start. Usage: test_redis_store.py BUILD_DIR [REPO_DIR]; exits 77
 (skipped) without redis-server."""
 
+import json
 import os
 import subprocess
 import sys
@@ -167,12 +169,26 @@ class RedisStore(unittest.TestCase):
         got = a.receive_message(QueueUrl=url)["Messages"]
         self.assertEqual([m["Body"] for m in got], ["still here"])
 
+    def test_subscription_made_on_one_broker_serves_a_publish_on_the_other(self):
+        """Whichever broker fans a publish out knows every subscription answered before it."""
+        a = boto3.client("sns", endpoint_url=A.endpoint, region_name="us-east-1")
+        b = boto3.client("sns", endpoint_url=B.endpoint, region_name="us-east-1")
+        q = sqs(A)
+        topic = a.create_topic(Name="cross-broker")["TopicArn"]
+        for i in range(6):
+            url = q.create_queue(QueueName="cross-%d" % i)["QueueUrl"]
+            a.subscribe(TopicArn=topic, Protocol="sqs",
+                        Endpoint="arn:aws:sqs:us-east-1:000000000000:cross-%d" % i)
+            b.publish(TopicArn=topic, Message="m%d" % i)
+            got = q.receive_message(QueueUrl=url, WaitTimeSeconds=10).get("Messages", [])
+            self.assertEqual([json.loads(m["Body"])["Message"] for m in got],
+                             ["m%d" % i], "publish %d" % i)
+
     def test_topic_deliveries_survive_broker_crash(self):
         """A publish accepted is in the outbox: brokers killed with SIGKILL while its
         HTTP delivery keeps failing, the restarted brokers deliver it."""
         global A, B
         from test_sns import Subscriber
-        import json
         import urllib.request
 
         hook = Subscriber(status=500)
