@@ -51,6 +51,14 @@ typedef struct sub {
 
 typedef struct job job_t;
 
+/* Every small request record waiting on a store callback (reloads, version
+ * bumps, publishes) is on one list, so destroy can free them: the store drops
+ * pending callbacks when it goes. */
+typedef struct pend {
+    struct pend *prev, *next;
+    void (*deinit)(struct pend *p);     /* what destroy must release besides it; or NULL */
+} pend_t;
+
 struct sl_fanout {
     struct event_base *base;
     sl_store_t *store;
@@ -70,6 +78,7 @@ struct sl_fanout {
     char version_seen[SL_MSG_ID_LEN + 3];   /* the store's SNS version the cache reflects */
     struct evdns_base *dns;     /* made when an HTTP endpoint names a host */
     sl_sns_signer_t *signer;
+    pend_t pending;             /* list head */
     void (*load_done)(void *arg, int status);
     void *load_arg;
     sl_fanout_stats_t stats;
@@ -88,6 +97,30 @@ struct job {
     sl_sns_delivery_t dv;       /* deliveries: what is sent */
     sl_sns_http_t *http;        /* an HTTP delivery in flight */
 };
+
+/* ---- Pending request records ---- */
+
+static void *
+pend_new(sl_fanout_t *f, size_t size)
+{
+    pend_t *p = sl_calloc(1, size);
+
+    p->next = f->pending.next;
+    p->prev = &f->pending;
+    f->pending.next->prev = p;
+    f->pending.next = p;
+    return p;
+}
+
+static void
+pend_free(void *ptr)
+{
+    pend_t *p = ptr;
+
+    p->prev->next = p->next;
+    p->next->prev = p->prev;
+    sl_free(p);
+}
 
 /* ---- Time and names ---- */
 
@@ -343,6 +376,7 @@ sl_fanout_subs(const sl_fanout_t *f, const char *topic, const sl_sub_spec_t ***o
 /* ---- Loading and reloading from the store ---- */
 
 typedef struct load {
+    pend_t link;                        /* first: pend_new/pend_free */
     sl_fanout_t *f;
     uint64_t gen;
     char version[SL_MSG_ID_LEN + 3];    /* the store's version it was started for, or "" */
@@ -381,7 +415,7 @@ on_subs_loaded(void *arg, int status, char *const *names, char *const *docs, siz
         if (status != SL_OK)
             sl_log(SL_LOG_WARN, "subscriptions not loaded status=%s", sl_strerror(status));
         load_finish(f, status == SL_OK && f->loaded ? SL_OK : status, l, false);
-        sl_free(l);
+        pend_free(l);
         return;
     }
     sl__strmap_init(&seen);
@@ -420,7 +454,7 @@ on_subs_loaded(void *arg, int status, char *const *names, char *const *docs, siz
     }
     sl__strmap_deinit(&seen);
     load_finish(f, SL_OK, l, true);
-    sl_free(l);
+    pend_free(l);
 }
 
 static void
@@ -433,7 +467,7 @@ on_topics_loaded(void *arg, int status, char *const *names, char *const *docs, s
         if (status != SL_OK)
             sl_log(SL_LOG_WARN, "topics not loaded status=%s", sl_strerror(status));
         load_finish(f, status == SL_OK && f->loaded ? SL_OK : status, l, false);
-        sl_free(l);
+        pend_free(l);
         return;
     }
     {
@@ -463,7 +497,7 @@ on_topics_loaded(void *arg, int status, char *const *names, char *const *docs, s
     }
     if (sl_store_meta_list(f->store, SL_SUB_META_KIND, on_subs_loaded, l) != SL_OK) {
         load_finish(f, SL_EBACKEND, l, false);
-        sl_free(l);
+        pend_free(l);
     }
 }
 
@@ -475,13 +509,13 @@ reload(sl_fanout_t *f, const char *version)
 
     if (f->loading)
         return;
-    l = sl_calloc(1, sizeof(*l));
+    l = pend_new(f, sizeof(*l));
     l->f = f;
     l->gen = f->gen;
     snprintf(l->version, sizeof(l->version), "%s", version);
     f->loading = true;
     if (sl_store_meta_list(f->store, SL_TOPIC_META_KIND, on_topics_loaded, l) != SL_OK) {
-        sl_free(l);
+        pend_free(l);
         f->loading = false;
         f->last_reload_ms = wall_ms();
     }
@@ -595,10 +629,17 @@ on_delivery_appended(void *arg, int status)
  * publishes are handled (sorted by sequence number in on_claimed), so each
  * group's order reaches the queue; a send that fails goes the retrying way. */
 typedef struct direct {
+    pend_t link;
     job_t *j;
     char sub[SL_MSG_ID_LEN + 1];
     sl_sns_delivery_t dv;
 } direct_t;
+
+static void
+direct_deinit(pend_t *p)
+{
+    sl__sns_delivery_deinit(&((direct_t *)p)->dv);
+}
 
 static void
 on_direct_sent(void *arg, int status, const sl_send_result_t *res, size_t n)
@@ -621,7 +662,7 @@ on_direct_sent(void *arg, int status, const sl_send_result_t *res, size_t n)
         json_decref(d);
     }
     sl__sns_delivery_deinit(&x->dv);
-    sl_free(x);
+    pend_free(x);
     on_delivery_appended(j, SL_OK);     /* this send's hold */
 }
 
@@ -630,22 +671,23 @@ send_direct(job_t *j, const sl_sub_spec_t *sub)
 {
     sl_fanout_t *f = j->f;
     sl_sns_ctx_t cx = { f->region, f->account, sl_fanout_base_url(f), f->signer };
-    direct_t *x = sl_calloc(1, sizeof(*x));
+    direct_t *x = pend_new(f, sizeof(*x));
     const char *q = sl_arn_resource(sub->endpoint, "sqs", NULL, 0);
     sl_msg_in_t in;
 
+    x->link.deinit = direct_deinit;
     x->j = j;
     snprintf(x->sub, sizeof(x->sub), "%s", sub->id);
     if (q == NULL || !sl_queue_name_is_valid(q) ||
         sl__sns_render(&cx, sub, j->rec, &x->dv) != SL_OK) {
         sl__sns_delivery_deinit(&x->dv);
-        sl_free(x);
+        pend_free(x);
         return false;
     }
     sl__sns_queue_message(&x->dv, sl_topic_name_is_fifo(q), &in);
     if (sl_store_send(f->store, q, &in, 1, on_direct_sent, x) != SL_OK) {
         sl__sns_delivery_deinit(&x->dv);
-        sl_free(x);
+        pend_free(x);
         return false;
     }
     j->pending++;
@@ -1034,6 +1076,7 @@ claim(sl_fanout_t *f)
 }
 
 typedef struct bump {
+    pend_t link;
     sl_fanout_t *f;
     sl_store_done_cb done;
     void *arg;
@@ -1048,13 +1091,13 @@ on_bumped(void *arg, int status)
     if (status == SL_OK)
         snprintf(b->f->version_seen, sizeof(b->f->version_seen), "%s", b->version);
     b->done(b->arg, status);
-    sl_free(b);
+    pend_free(b);
 }
 
 int
 sl_fanout_bump(sl_fanout_t *f, sl_store_done_cb done, void *arg)
 {
-    bump_t *b = sl_calloc(1, sizeof(*b));
+    bump_t *b = pend_new(f, sizeof(*b));
     char id[SL_MSG_ID_LEN + 1];
     int rc;
 
@@ -1066,7 +1109,7 @@ sl_fanout_bump(sl_fanout_t *f, sl_store_done_cb done, void *arg)
     rc = sl_store_meta_put(f->store, SL_SNS_VERSION_KIND, "v", b->version, strlen(b->version),
                            on_bumped, b);
     if (rc != SL_OK)
-        sl_free(b);
+        pend_free(b);
     return rc;
 }
 
@@ -1094,6 +1137,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 /* ---- Publishing ---- */
 
 typedef struct pub {
+    pend_t link;
     sl_fanout_t *f;
     sl_store_done_cb done;
     void *arg;
@@ -1107,13 +1151,13 @@ on_published(void *arg, int status)
     if (status == SL_OK)
         event_active(p->f->kick, EV_TIMEOUT, 0);
     p->done(p->arg, status);
-    sl_free(p);
+    pend_free(p);
 }
 
 int
 sl_fanout_publish(sl_fanout_t *f, const json_t *rec, sl_store_done_cb done, void *arg)
 {
-    pub_t *p = sl_malloc(sizeof(*p));
+    pub_t *p = pend_new(f, sizeof(*p));
     char *text = sl_json_dumps(rec, NULL);
     int rc;
 
@@ -1123,7 +1167,7 @@ sl_fanout_publish(sl_fanout_t *f, const json_t *rec, sl_store_done_cb done, void
     rc = sl_store_outbox_append(f->store, "sns.publish", text, strlen(text), 0, on_published, p);
     sl_free(text);
     if (rc != SL_OK)
-        sl_free(p);
+        pend_free(p);
     return rc;
 }
 
@@ -1183,6 +1227,7 @@ sl_fanout_create(struct event_base *base, sl_store_t *store, sl_registry_t *regi
         snprintf(cn, sizeof(cn), "sns.%s.sluice.local", f->region);
         f->signer = sl__sns_signer_create(base, cn);
     }
+    f->pending.prev = f->pending.next = &f->pending;
     f->tick = evtimer_new(base, on_tick, f);
     f->kick = event_new(base, -1, 0, on_kick, f);
     return f;
@@ -1209,6 +1254,11 @@ sl_fanout_destroy(sl_fanout_t *f)
 
     if (f == NULL)
         return;
+    while (f->pending.next != &f->pending) {
+        if (f->pending.next->deinit)
+            f->pending.next->deinit(f->pending.next);
+        pend_free(f->pending.next);
+    }
     while (f->jobs) {
         sl__sns_http_cancel(f->jobs->http);     /* its callback never runs */
         job_free(f->jobs);

@@ -78,6 +78,7 @@ struct sl_sns_call {
     sl_sns_call_t *prev, *next;
     bool cancelled, waiting;
     bool refetched;                 /* looked in the store for what the cache lacked */
+    bool refetch_sub;               /* ...for a subscription, else a topic */
     int store_pending;
     int failures;                   /* failed store operations of a group */
     sl_topic_spec_t topic;
@@ -1537,26 +1538,18 @@ static const op_def_t ops[] = {
  * request names moments ago, before this broker's cache caught up: on a miss
  * the call looks in the store once, caches what it finds, then runs. */
 
-typedef struct refetch {
-    sl_sns_call_t *c;
-    bool sub;                       /* a subscription document, else a topic */
-} refetch_t;
-
 static sl_sns_call_t *run(sl_sns_call_t *c);
 
 static void
 on_refetched(void *arg, int status, const char *doc, size_t len)
 {
-    refetch_t *r = arg;
-    sl_sns_call_t *c = r->c;
+    sl_sns_call_t *c = arg;
     json_t *j = NULL;
 
-    if (!resume(c)) {
-        sl_free(r);
+    if (!resume(c))
         return;
-    }
     if (status == SL_OK && sl_json_parse(doc, len, &j, NULL, 0) == SL_OK) {
-        if (r->sub) {
+        if (c->refetch_sub) {
             sl_sub_spec_t s;
             char err[256];
 
@@ -1572,7 +1565,6 @@ on_refetched(void *arg, int status, const char *doc, size_t len)
         }
     }
     json_decref(j);
-    sl_free(r);
     run(c);
 }
 
@@ -1607,17 +1599,13 @@ run(sl_sns_call_t *c)
     bool sub;
 
     if (!c->refetched && missing(c, &name, &sub)) {
-        refetch_t *r = sl_calloc(1, sizeof(*r));
-
-        r->c = c;
-        r->sub = sub;
         c->refetched = true;
+        c->refetch_sub = sub;
         if (sl_store_meta_get(c->svc->store, sub ? SL_SUB_META_KIND : SL_TOPIC_META_KIND, name,
-                              on_refetched, r) == SL_OK) {
+                              on_refetched, c) == SL_OK) {
             c->store_pending++;
             return c;
         }
-        sl_free(r);
     }
     return c->op->fn(c) ? c : NULL;
 }
