@@ -10,6 +10,7 @@
  * positionals, global options are accepted after the command too, and values are
  * checked against a per-command table before any request is made. */
 #include "cli_http.h"
+#include "cli_topic.h"
 
 #include "sluice/error.h"
 #include "sluice/mem.h"
@@ -1745,5 +1746,8 @@ main(int argc, char **argv)
         print_usage(stderr);
         return SL_CLI_EXIT_USAGE;
     }
+    if (strcmp(argv[i], "topic") == 0)
+        return sl__cli_topic_main(c.endpoint, c.timeout_s, c.region, c.account, argc - i - 1,
+                                  argv + i + 1);
     return dispatch(&c, argc - i, argv + i);
 }

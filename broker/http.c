@@ -9,6 +9,9 @@
 #include "http.h"
 
 #include "api/native.h"
+#include "api/sns.h"
+#include "api/sns_query.h"
+#include "../triggers/sns_deliver.h"
 #include "api/sqs_query.h"
 #include "../consumers/registry.h"
 #include "form.h"
@@ -35,7 +38,10 @@
 
 #define MAX_BODY (4 * 1024 * 1024)      /* above any valid request (batches <= 1 MiB) */
 
-typedef enum { PROTO_JSON, PROTO_QUERY, PROTO_NATIVE, PROTO_METRICS, PROTO_REGISTRY } proto_t;
+typedef enum {
+    PROTO_JSON, PROTO_QUERY, PROTO_NATIVE, PROTO_METRICS, PROTO_REGISTRY, PROTO_SNS,
+    PROTO_SNS_NATIVE
+} proto_t;
 
 struct sl_http {
     struct event_base *base;
@@ -45,6 +51,7 @@ struct sl_http {
     sl_store_t *store;
     sl_metrics_t *metrics;
     sl_registry_t *registry;    /* NULL: no functions/triggers API */
+    sl_sns_t *sns;              /* NULL: SNS answers InvalidAction */
     int port;
 };
 
@@ -53,6 +60,7 @@ typedef struct ctx {
     struct evhttp_request *req;
     struct evhttp_connection *conn;
     sl_sqs_call_t *call;
+    sl_sns_call_t *scall;
     struct event *watch;        /* peer-close watch while a call is pending */
     proto_t proto;
     bool gone;                  /* client went away; reply dropped */
@@ -66,7 +74,8 @@ typedef struct ctx {
 static const char *
 proto_name(proto_t p)
 {
-    return p == PROTO_JSON ? "json" : p == PROTO_QUERY ? "query"
+    return p == PROTO_JSON ? "json" : p == PROTO_QUERY ? "query" : p == PROTO_SNS ? "sns"
+         : p == PROTO_SNS_NATIVE ? "native"
          : p == PROTO_NATIVE || p == PROTO_REGISTRY ? "native" : "ops";
 }
 
@@ -91,6 +100,10 @@ on_conn_close(struct evhttp_connection *conn, void *arg)
         sl_sqs_call_cancel(c->call);
         c->call = NULL;
     }
+    if (c->scall) {
+        sl_sns_call_cancel(c->scall);
+        c->scall = NULL;
+    }
     if (c->proto != PROTO_METRICS && c->proto != PROTO_REGISTRY)
         ctx_free(c);                /* these hold c until their callback runs */
 }
@@ -112,6 +125,7 @@ reply_done(ctx_t *c)
 {
     c->replied = true;
     c->call = NULL;
+    c->scall = NULL;
     if (c->watch) {
         event_free(c->watch);
         c->watch = NULL;
@@ -246,6 +260,59 @@ run_call(ctx_t *c, json_t *in)
     }
 }
 
+/* ---- SNS ---- */
+
+static void
+on_sns_reply(void *arg, const sl_api_err_t *err, json_t *out)
+{
+    ctx_t *c = arg;
+    struct evbuffer *b = evbuffer_new();
+
+    sl_metrics_count(c->h->metrics, "sns", c->op, err ? err->code : "ok");
+    if (err && err->http >= 500)
+        sl_log(SL_LOG_WARN, "request failed op=%s code=%s msg=\"%s\"", c->op, err->code,
+               err->message);
+    else if (err)
+        sl_log(SL_LOG_DEBUG, "request refused op=%s code=%s msg=\"%s\"", c->op, err->code,
+               err->message);
+    if (c->proto == PROTO_SNS_NATIVE) {
+        json_t *j = err ? json_pack("{s:{s:s, s:s}}", "error", "code", err->code, "message",
+                                    err->message)
+                        : out ? json_incref(out) : json_object();
+
+        json_body(b, j);
+        json_decref(j);
+        send_reply(c, err ? err->http : 200, "application/json", b);
+    } else {
+        if (err)
+            sl_sqs_xml_error(b, SL_SNS_XMLNS, err->sender, err->code, err->message,
+                             c->request_id);
+        else
+            sl_sns_xml_result(b, c->op, out, c->request_id);
+        send_reply(c, err ? err->http : 200, "text/xml", b);
+    }
+    evbuffer_free(b);
+    reply_done(c);
+}
+
+static void
+run_sns_call(ctx_t *c, json_t *in)
+{
+    sl_sns_call_t *call;
+
+    c->conn = evhttp_request_get_connection(c->req);
+    c->in_call = true;
+    call = sl_sns_call(c->h->sns, c->op, in, on_sns_reply, c);
+    c->in_call = false;
+    if (c->replied) {
+        ctx_free(c);
+        return;
+    }
+    c->scall = call;
+    if (c->conn)
+        evhttp_connection_set_closecb(c->conn, on_conn_close, c);
+}
+
 /* Replies with an error before any call was made. */
 static void
 early_error(ctx_t *c, const sl_api_errkind_t *kind, const char *msg)
@@ -254,7 +321,10 @@ early_error(ctx_t *c, const sl_api_errkind_t *kind, const char *msg)
 
     sl_api_err_set(&e, kind, "%s", msg);
     c->in_call = true;          /* reply_done must not free: we do it below */
-    on_sqs_reply(c, &e, NULL);
+    if (c->proto == PROTO_SNS || c->proto == PROTO_SNS_NATIVE)
+        on_sns_reply(c, &e, NULL);
+    else
+        on_sqs_reply(c, &e, NULL);
     ctx_free(c);
 }
 
@@ -326,8 +396,22 @@ handle_query(sl_http_t *h, struct evhttp_request *req, const char *path, const c
         goto out;
     }
     snprintf(c->op, sizeof(c->op), "%s", action);
-    if (version != NULL && strcmp(version, "2010-03-31") == 0) {
-        early_error(c, &SL_ERR_INVALID_ACTION, "SNS is not supported by sluice yet.");
+    /* SNS: its Version, or one of its actions without one (a subscriber fetching
+     * SubscribeURL or UnsubscribeURL). */
+    if ((version != NULL && strcmp(version, "2010-03-31") == 0) ||
+        (version == NULL && sl_sns_is_action(action))) {
+        c->proto = PROTO_SNS;
+        if (c->h->sns == NULL) {
+            early_error(c, &SL_ERR_INVALID_ACTION, "SNS is not enabled.");
+            goto out;
+        }
+        if (sl_sns_query_to_json(form, &in, err, sizeof(err)) != SL_OK) {
+            sl_api_errkind_t k = { 400, true, "InvalidParameter", "InvalidParameter" };
+
+            early_error(c, &k, err);
+            goto out;
+        }
+        run_sns_call(c, in);
         goto out;
     }
     if (sl_sqs_query_to_json(form, &in, err, sizeof(err)) != SL_OK) {
@@ -342,6 +426,85 @@ handle_query(sl_http_t *h, struct evhttp_request *req, const char *path, const c
 out:
     json_decref(in);
     sl_form_destroy(form);
+}
+
+/* The native topic API: /v1/topics[/NAME[/subscriptions|/messages]] and
+ * /v1/subscriptions/ID, onto the SNS operations (bodies use SNS's member names).
+ * Returns false when path is neither. */
+static bool
+handle_topics(sl_http_t *h, struct evhttp_request *req, const char *method, const char *path,
+              const char *query, const char *body, size_t len)
+{
+    bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    bool del = strcmp(method, "DELETE") == 0;
+    const char *rest, *slash, *op = NULL;
+    char name[300] = "";
+    json_t *in = NULL;
+    ctx_t *c;
+
+    if (strncmp(path, "/v1/topics", 10) == 0 && (path[10] == '\0' || path[10] == '/'))
+        rest = path + 10;
+    else if (strncmp(path, "/v1/subscriptions/", 18) == 0)
+        rest = path + 17;
+    else
+        return false;
+    c = ctx_new(h, req, PROTO_SNS_NATIVE);
+    if (*rest == '/') {
+        rest++;
+        slash = strchr(rest, '/');
+        snprintf(name, sizeof(name), "%.*s", slash ? (int)(slash - rest) : (int)strlen(rest),
+                 rest);
+        {
+            char *dec = evhttp_uridecode(name, 0, NULL);
+
+            if (dec) {
+                snprintf(name, sizeof(name), "%s", dec);
+                free(dec);
+            }
+        }
+        rest = slash ? slash : "";
+    }
+    if (post && len && (sl_json_parse(body, len, &in, NULL, 0) != SL_OK || !json_is_object(in))) {
+        sl_api_errkind_t k = { 400, true, "InvalidParameter", "InvalidParameter" };
+
+        json_decref(in);
+        snprintf(c->op, sizeof(c->op), "Topics");
+        early_error(c, &k, "the request body must be a JSON object");
+        return true;
+    }
+    if (in == NULL)
+        in = json_object();
+    if (path[4] == 's') {                                   /* /v1/subscriptions/ID */
+        op = get && *name && !*rest ? "GetSubscriptionAttributes"
+           : del && *name && !*rest ? "Unsubscribe" : NULL;
+        json_object_set_new(in, "SubscriptionArn", json_string(name));
+    } else if (!*name) {
+        op = get ? "ListTopics" : post ? "CreateTopic" : NULL;
+        if (get && query && strncmp(query, "NextToken=", 10) == 0)
+            json_object_set_new(in, "NextToken", json_string(query + 10));
+    } else {
+        json_object_set_new(in, "TopicName", json_string(name));
+        if (!*rest)
+            op = get ? "GetTopicAttributes" : del ? "DeleteTopic" : NULL;
+        else if (strcmp(rest, "/subscriptions") == 0)
+            op = get ? "ListSubscriptionsByTopic" : post ? "Subscribe" : NULL;
+        else if (strcmp(rest, "/messages") == 0 && post)
+            op = "Publish";
+        if (op && strcmp(op, "Subscribe") == 0)
+            json_object_set_new(in, "ReturnSubscriptionArn", json_true());
+    }
+    if (op == NULL || h->sns == NULL) {
+        sl_api_errkind_t k = { 404, true, "NotFound", "NotFound" };
+
+        json_decref(in);
+        snprintf(c->op, sizeof(c->op), "Topics");
+        early_error(c, &k, h->sns ? "no such endpoint or method" : "topics are not enabled");
+        return true;
+    }
+    snprintf(c->op, sizeof(c->op), "%s", op);
+    run_sns_call(c, in);
+    json_decref(in);
+    return true;
 }
 
 static void
@@ -550,6 +713,8 @@ on_metrics(void *arg, struct evbuffer *body)
 
         if (c->h->registry)
             sl_registry_metrics(c->h->registry, body);
+        if (c->h->sns)
+            sl_sns_metrics(c->h->sns, body);
 
         evhttp_add_header(oh, "Content-Type", "text/plain; version=0.0.4");
         evhttp_send_reply(c->req, 200, "OK", body);
@@ -602,8 +767,18 @@ on_request(struct evhttp_request *req, void *arg)
     if (strncmp(path, "/v1/", 4) == 0 &&
         handle_registry(h, req, method_name(method), path, query, body, len)) {
         return;
+    } else if (strncmp(path, "/v1/", 4) == 0 &&
+               handle_topics(h, req, method_name(method), path, query, body, len)) {
+        return;
     } else if (strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/v1") == 0) {
         handle_native(h, req, method_name(method), path, query, body, len);
+    } else if (method == EVHTTP_REQ_GET && strcmp(path, SL_SNS_CERT_PATH) == 0) {
+        const char *pem = h->sns ? sl_sns_cert_pem(h->sns) : NULL;
+
+        if (pem)
+            simple_reply(req, 200, "application/x-pem-file", pem);
+        else
+            simple_reply(req, 503, "text/plain", "the signing key is not ready\n");
     } else if (method == EVHTTP_REQ_GET && strcmp(path, "/healthz") == 0) {
         simple_reply(req, 200, "text/plain", "ok\n");
     } else if (method == EVHTTP_REQ_GET && strcmp(path, "/metrics") == 0) {
@@ -697,6 +872,12 @@ sl_http_destroy(sl_http_t *h)
         return;
     evhttp_free(h->http);
     sl_free(h);
+}
+
+void
+sl_http_set_sns(sl_http_t *h, sl_sns_t *sns)
+{
+    h->sns = sns;
 }
 
 void

@@ -23,6 +23,9 @@ struct sl_registry;
 /* Serves /v1/functions, /v1/triggers and /v1/stats from r (borrowed), and adds
  * its figures to /metrics. */
 void sl_http_set_registry(sl_http_t *h, struct sl_registry *r);
+struct sl_sns;
+/* Serves the SNS query protocol from sns (borrowed). */
+void sl_http_set_sns(sl_http_t *h, struct sl_sns *sns);
 /* The port actually bound. */
 int sl_http_port(const sl_http_t *h);
 

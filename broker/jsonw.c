@@ -184,3 +184,15 @@ sl_jbuf_str(sl_jbuf_t *b, const char *s, size_t n)
 {
     put_string(b, s, n);
 }
+
+char *
+sl_json_dumps(const json_t *j, size_t *len)
+{
+    wbuf_t b = { NULL, 0, 0 };
+
+    put_value(&b, j, 0);
+    put(&b, "", 1);                     /* the NUL */
+    if (len)
+        *len = b.n - 1;
+    return b.p;
+}

@@ -12,6 +12,9 @@ struct evbuffer;
 
 /* Appends j as compact JSON. */
 void sl_json_write(struct evbuffer *out, const json_t *j);
+/* The same as a new NUL-terminated string (caller sl_free()s); *len (may be
+ * NULL) gets its length. */
+char *sl_json_dumps(const json_t *j, size_t *len);
 
 /* A growable text buffer for writing JSON by hand (hot paths that would otherwise build
  * a jansson tree only to write it out). Start from { NULL, 0, 0 }; p is sl_malloc'd,

@@ -1,6 +1,7 @@
 /* main.c - sluiced: parse settings (defaults < sluice.yaml < environment <
  * flags), open the store, start the SQS service and the HTTP front end, apply
  * the queues the config declares, and run the loop until SIGINT/SIGTERM. */
+#include "api/sns.h"
 #include "api/sqs.h"
 #include "apply.h"
 #include "../consumers/registry.h"
@@ -53,6 +54,8 @@ typedef struct app {
     sl_metrics_t *metrics;
     sl_http_t *http;
     sl_registry_t *registry;
+    sl_fanout_t *fanout;
+    sl_sns_t *sns;
     int exit_code;
     sl_apply_t *apply;          /* sluice.yaml being applied */
     bool stopping;
@@ -83,6 +86,17 @@ on_signal(evutil_socket_t sig, short what, void *arg)
     app->stopping = true;
     sl_log(SL_LOG_INFO, "shutting down signal=%d (again to stop at once)", (int)sig);
     sl_registry_shutdown(app->registry, on_drained, app);
+}
+
+/* Topics and subscriptions are in the fanout's cache: SNS calls may run. */
+static void
+on_topics_loaded(void *arg, int status)
+{
+    app_t *app = arg;
+
+    if (status != SL_OK)
+        sl_log(SL_LOG_WARN, "stored topics not loaded status=%s", sl_strerror(status));
+    sl_sns_ready(app->sns);
 }
 
 static void
@@ -233,6 +247,20 @@ main(int argc, char **argv)
     }
     app.registry = sl_registry_create(app.base, app.store, cfg.region, cfg.account);
     sl_http_set_registry(app.http, app.registry);
+    {
+        sl_fanout_opts_t fo = { cfg.region, cfg.account, 0 };
+        char base_url[300];
+
+        app.fanout = sl_fanout_create(app.base, app.store, app.registry, &fo);
+        if (cfg.advertise_url && *cfg.advertise_url)
+            snprintf(base_url, sizeof(base_url), "%s", cfg.advertise_url);
+        else
+            snprintf(base_url, sizeof(base_url), "http://127.0.0.1:%d", sl_http_port(app.http));
+        sl_fanout_set_base_url(app.fanout, base_url);
+        app.sns = sl_sns_create(app.store, app.fanout);
+        sl_http_set_sns(app.http, app.sns);
+        sl_fanout_load(app.fanout, on_topics_loaded, &app);
+    }
     app.apply = sl_apply_start(app.base, app.sqs, app.registry, cfg.queues, cfg.functions,
                                cfg.triggers, on_applied, &app);
     sigint_ev = evsignal_new(app.base, SIGINT, on_signal, &app);
@@ -258,6 +286,8 @@ main(int argc, char **argv)
 out:
     sl_http_destroy(app.http);
     sl_apply_destroy(app.apply);
+    sl_sns_destroy(app.sns);
+    sl_fanout_destroy(app.fanout);
     sl_registry_destroy(app.registry);
     sl_sqs_destroy(app.sqs);
     sl_store_destroy(app.store);

@@ -1,13 +1,16 @@
 /* form_fuzz.c - libFuzzer entry for the query-protocol request path: the form parser,
- * then, for bodies that parse, the SQS query-to-JSON conversion. Built as a fuzzer with
+ * then, for bodies that parse, the SQS and the SNS query-to-JSON conversions (and the SNS
+ * XML writer over what the latter made). Built as a fuzzer with
  * -DSLUICE_FUZZ=ON (clang); tests/fuzz/replay.c replays corpus/form/ through the same
  * entry point on every CI run. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
+#include <event2/buffer.h>
 #include <jansson.h>
 
+#include "api/sns_query.h"
 #include "api/sqs_query.h"
 #include "form.h"
 #include "sluice/error.h"
@@ -31,6 +34,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = sl_sqs_query_to_json(form, &j, err, sizeof(err));
     if (rc == SL_OK) {
         sl_assert(json_is_object(j));
+    } else {
+        sl_assert(rc == SL_EPROTO && j == NULL);
+        sl_assert(memchr(err, '\0', sizeof(err)) != NULL && err[0] != '\0');
+    }
+    json_decref(j);
+    j = NULL;
+    rc = sl_sns_query_to_json(form, &j, err, sizeof(err));
+    if (rc == SL_OK) {
+        struct evbuffer *b = evbuffer_new();
+
+        sl_assert(json_is_object(j));
+        sl_sns_xml_result(b, "Fuzz", j, "rid");
+        sl_assert(evbuffer_get_length(b) > 0);
+        evbuffer_free(b);
     } else {
         sl_assert(rc == SL_EPROTO && j == NULL);
         sl_assert(memchr(err, '\0', sizeof(err)) != NULL && err[0] != '\0');

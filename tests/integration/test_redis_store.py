@@ -2,11 +2,13 @@
 
 Queues and messages are shared (what one broker takes the other cannot), FIFO
 order and group locks hold across brokers, a long poll parked on one broker wakes
-when the other sends, messages survive a broker restart, Redis stopped turns into
+when the other sends, messages survive a broker restart, a subscription made on one
+broker serves a publish made on the other at once, topic deliveries survive a crash, Redis stopped turns into
 503 ServiceUnavailable and service comes back once it restarts, and rediss:// is
 refused at start. Usage: test_redis_store.py BUILD_DIR [REPO_DIR]; exits 77
 (skipped) without redis-server."""
 
+import json
 import os
 import subprocess
 import sys
@@ -164,6 +166,60 @@ class RedisStore(unittest.TestCase):
         url = a.get_queue_url(QueueName="durable")["QueueUrl"]
         got = a.receive_message(QueueUrl=url)["Messages"]
         self.assertEqual([m["Body"] for m in got], ["still here"])
+
+    def test_subscription_made_on_one_broker_serves_a_publish_on_the_other(self):
+        """Whichever broker fans a publish out knows every subscription answered before it."""
+        a = boto3.client("sns", endpoint_url=A.endpoint, region_name="us-east-1")
+        b = boto3.client("sns", endpoint_url=B.endpoint, region_name="us-east-1")
+        q = sqs(A)
+        topic = a.create_topic(Name="cross-broker")["TopicArn"]
+        for i in range(6):
+            url = q.create_queue(QueueName="cross-%d" % i)["QueueUrl"]
+            a.subscribe(TopicArn=topic, Protocol="sqs",
+                        Endpoint="arn:aws:sqs:us-east-1:000000000000:cross-%d" % i)
+            b.publish(TopicArn=topic, Message="m%d" % i)
+            got = q.receive_message(QueueUrl=url, WaitTimeSeconds=10).get("Messages", [])
+            self.assertEqual([json.loads(m["Body"])["Message"] for m in got],
+                             ["m%d" % i], "publish %d" % i)
+
+    def test_topic_deliveries_survive_broker_crash(self):
+        """A publish accepted is in the outbox: brokers killed with SIGKILL while its
+        HTTP delivery keeps failing, the restarted brokers deliver it."""
+        global A, B
+        from test_sns import Subscriber
+        import urllib.request
+
+        hook = Subscriber(status=500)
+        self.addCleanup(hook.close)
+        sns = boto3.client("sns", endpoint_url=A.endpoint, region_name="us-east-1",
+                           config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+        topic = sns.create_topic(Name="durable-topic")["TopicArn"]
+        sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=hook.url, Attributes={
+            "DeliveryPolicy": json.dumps({"healthyRetryPolicy": {
+                "numRetries": 50, "minDelayTarget": 1, "maxDelayTarget": 1}})})
+        deadline = time.monotonic() + 30
+        while not hook.of_type("SubscriptionConfirmation") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertTrue(hook.of_type("SubscriptionConfirmation"), "no confirmation request")
+        conf = json.loads(hook.of_type("SubscriptionConfirmation")[0][1])
+        urllib.request.urlopen(conf["SubscribeURL"], timeout=10).read()
+        mid = sns.publish(TopicArn=topic, Message="survives")["MessageId"]
+        deadline = time.monotonic() + 20
+        while not hook.of_type("Notification") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertTrue(hook.of_type("Notification"), "no delivery attempt")
+        A.kill9()
+        B.kill9()
+        tried = len(hook.of_type("Notification"))
+        hook.status = 200
+        A = start_broker()
+        B = start_broker()
+        deadline = time.monotonic() + 20
+        while len(hook.of_type("Notification")) == tried and time.monotonic() < deadline:
+            time.sleep(0.1)
+        after = hook.of_type("Notification")[tried:]
+        self.assertTrue(after, "nothing delivered after the restart")
+        self.assertEqual(json.loads(after[0][1])["MessageId"], mid)
 
     def test_z_redis_down_then_back(self):
         a = sqs(A, retries=1)
