@@ -216,6 +216,10 @@ class Triggers(unittest.TestCase):
         for i in range(3):      # after it: a batch with the poison fails as a whole
             self.send(q, "fine %d" % i)
         wait_until(lambda: self.trigger_state(tid)["messages_ok"] >= 3, what="the good ones")
+        # The autoscaler folds durations in at its next tick, which with a 200 ms retry
+        # backoff may come after the last batch.
+        wait_until(lambda: self.trigger_state(tid)["mean_duration_ms"] > 0,
+                   what="a scaler tick with the batch durations")
         st = self.trigger_state(tid)
         with urllib.request.urlopen(BROKER.endpoint + "/metrics", timeout=10) as r:
             text = r.read().decode()
