@@ -430,6 +430,21 @@ three_busy(void *ctx)
     return sl_invoker_busy(ctx) == 3;
 }
 
+static bool
+one_ready(void *ctx)
+{
+    sl_invoker_stats_t st;
+
+    sl_invoker_stats(ctx, &st);
+    return st.instances_ready >= 1;
+}
+
+static bool
+two_busy(void *ctx)
+{
+    return sl_invoker_busy(ctx) == 2;
+}
+
 static void
 test_shell_concurrency_and_idle_reaping(void **state)
 {
@@ -446,8 +461,8 @@ test_shell_concurrency_and_idle_reaping(void **state)
     s.min_concurrency = 1;
     s.idle_timeout_ms = 300;
     inv = make(&s, NULL);
-    run_for(200);
-    assert_int_equal(sl_invoker_running(inv), 1);      /* the warm minimum */
+    assert_true(run_until(one_ready, inv, 10000));     /* the warm minimum, started */
+    assert_int_equal(sl_invoker_running(inv), 1);
     for (int i = 0; i < 5; i++)
         invoke(inv, "{\"action\":\"nap\"}", &r[i]);
     assert_int_equal(sl_invoker_running(inv), 3);      /* up to max, no more */
@@ -658,8 +673,7 @@ test_destroy_with_processes_running(void **state)
     inv = make(&s, NULL);
     invoke(inv, "{\"action\":\"sleep\"}", &a);
     invoke(inv, "{\"action\":\"sleep\"}", &b);
-    run_for(300);
-    assert_int_equal(sl_invoker_busy(inv), 2);
+    assert_true(run_until(two_busy, inv, 10000));
     sl_invoker_destroy(inv);            /* SIGKILLs both groups, no callbacks */
     run_for(100);
     assert_int_equal(a.runs, 0);
