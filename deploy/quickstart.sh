@@ -42,10 +42,20 @@ say "sluice queue create hello";  build/sluice queue create hello
 say "sluice send hello 'Hello, sluice!'"; build/sluice send hello 'Hello, sluice!'
 say "sluice receive hello --delete"; build/sluice receive hello --delete
 say "sluice queue stats hello";    build/sluice queue stats hello | grep -E 'Approximate|QueueArn'
+say "sluice topic create news";    build/sluice topic create news
+say "sluice topic subscribe news sqs hello --raw --filter '{\"lang\":[\"en\"]}'"
+build/sluice topic subscribe news sqs hello --raw --filter '{"lang":["en"]}'
+say "sluice topic publish news 'Hello, subscribers!' --attr lang=en"
+build/sluice topic publish news 'Hello, subscribers!' --attr lang=en
+say "sluice topic publish news 'Hallo!' --attr lang=de   (filtered out)"
+build/sluice topic publish news 'Hallo!' --attr lang=de
+say "sluice receive hello --wait 5 --max 10 --delete"
+build/sluice receive hello --wait 5 --max 10 --delete
 cat <<MSG
 
-sluiced is serving SQS on http://$LISTEN (query and JSON protocols). Try:
+sluiced is serving SQS (query and JSON protocols) and SNS on http://$LISTEN. Try:
   aws --endpoint-url http://$LISTEN sqs list-queues
+  aws --endpoint-url http://$LISTEN sns list-topics
   build/sluice --help
 MSG
 if [ "${1:-}" = "--no-wait" ]; then
