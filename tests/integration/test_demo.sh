@@ -27,8 +27,8 @@ PY
 
 out=$(bash "$REPO/deploy/demo.sh" "$BUILD" 2>&1) || { echo "$out"; fail "deploy/demo.sh failed"; }
 echo "$out" | tail -n 25
-echo "$out" | grep -q 'order handled: order-20' || fail "the function's output is not in the broker log"
-echo "$out" | grep -q '"sluice.error"' || fail "the dead letter carries no sluice.error"
+grep -q 'order handled: order-20' <<<"$out" || fail "the function's output is not in the broker log"
+grep -q '"sluice.error"' <<<"$out" || fail "the dead letter carries no sluice.error"
 
 # deploy/redis-dev.sh, the README's one command for Redis: a queue created through it
 # is in Redis, and in Redis's append-only file.
