@@ -194,6 +194,51 @@ need(sl_sns_call_t *c, const char *key, const char **out)
     return true;
 }
 
+/* The topic name the topic ARN in key names, or NULL after replying. Only this
+ * broker's own ARNs name topics: another partition or region, or a name no topic
+ * can have, is InvalidParameter; another account is NotFound (nothing of it is
+ * here). Matching the name alone would let such an ARN reach, or delete, a topic
+ * of the same name. */
+static const char *
+topic_arn_name(sl_sns_call_t *c, const char *key, const char *arn)
+{
+    const char *name = sl_arn_resource(arn, "sns", NULL, 0), *p;
+    size_t fields = 1;
+    bool same_region;
+    char *own;
+
+    if (name == NULL) {
+        for (p = arn; *p; p++)
+            fields += *p == ':';
+        if (fields < 6)
+            fail(c, &E_INVALID, "Invalid parameter: %s Reason: An ARN must have at least 6 "
+                 "elements, not %zu", key, fields);
+        else
+            fail(c, &E_INVALID, "Invalid parameter: %s Reason: not an SNS topic ARN", key);
+        return NULL;
+    }
+    if (!sl_topic_name_is_valid(name)) {
+        fail(c, &E_INVALID, "Invalid parameter: %s Reason: not a valid topic name", key);
+        return NULL;
+    }
+    own = sl_fanout_topic_arn(c->svc->fanout, name);
+    if (strcmp(own, arn) == 0) {
+        sl_free(own);
+        return name;
+    }
+    p = own;                                /* "arn:aws:sns:REGION:" */
+    for (int i = 0; i < 4; i++)
+        p = strchr(p, ':') + 1;
+    same_region = strncmp(own, arn, (size_t)(p - own)) == 0;
+    sl_free(own);
+    if (same_region)
+        fail(c, &E_NOT_FOUND, "Topic does not exist");
+    else
+        fail(c, &E_INVALID, "Invalid parameter: %s Reason: the ARN is for another partition "
+             "or region", key);
+    return NULL;
+}
+
 /* The topic an ARN names, from the cache; replies NotFound when there is none. */
 static const sl_topic_spec_t *
 take_topic(sl_sns_call_t *c, const char *key)
@@ -209,12 +254,8 @@ take_topic(sl_sns_call_t *c, const char *key)
     }
     if (!need(c, key, &arn))
         return NULL;
-    name = sl_arn_resource(arn, "sns", NULL, 0);
-    if (name == NULL) {
-        fail(c, &E_INVALID, "Invalid parameter: %s Reason: An ARN must have at least 6 "
-             "elements, not %s", key, arn);
+    if ((name = topic_arn_name(c, key, arn)) == NULL)
         return NULL;
-    }
     if ((t = sl_fanout_topic(c->svc->fanout, name)) == NULL)
         fail(c, &E_NOT_FOUND, "Topic does not exist");
     return t;
@@ -237,7 +278,15 @@ take_sub(sl_sns_call_t *c)
 
     if (!need(c, "SubscriptionArn", &arn))
         return NULL;
-    if ((s = find_sub(c, arn)) == NULL)
+    if ((s = find_sub(c, arn)) != NULL && strchr(arn, ':') != NULL) {
+        /* An ARN must be the subscription's own, not any ARN ending in its id. */
+        char *own = sl_fanout_sub_arn(c->svc->fanout, s);
+
+        if (strcmp(own, arn) != 0)
+            s = NULL;
+        sl_free(own);
+    }
+    if (s == NULL)
         fail(c, &E_NOT_FOUND, "Subscription does not exist");
     return s;
 }
@@ -518,8 +567,8 @@ op_delete_topic(sl_sns_call_t *c)
         name = get_str(c->in, "TopicName");     /* the native API */
     else if (!need(c, "TopicArn", &arn))
         return false;
-    else if ((name = sl_arn_resource(arn, "sns", NULL, 0)) == NULL)
-        return fail(c, &E_INVALID, "Invalid parameter: TopicArn");
+    else if ((name = topic_arn_name(c, "TopicArn", arn)) == NULL)
+        return false;
     if (sl_fanout_topic(c->svc->fanout, name) == NULL)
         return ok(c, NULL);         /* idempotent, as on AWS */
     sl_topic_spec_init(&c->topic);
@@ -682,11 +731,16 @@ take_tagged(sl_sns_call_t *c)
     if (!need(c, "ResourceArn", &arn))
         return NULL;
     name = sl_arn_resource(arn, "sns", NULL, 0);
-    if (name == NULL || (t = sl_fanout_topic(c->svc->fanout, name)) == NULL) {
-        fail(c, &E_RESOURCE_NOT_FOUND, "Resource does not exist");
-        return NULL;
+    if (name != NULL && (t = sl_fanout_topic(c->svc->fanout, name)) != NULL) {
+        char *own = sl_fanout_topic_arn(c->svc->fanout, name);
+        bool same = strcmp(own, arn) == 0;     /* not another region's or account's */
+
+        sl_free(own);
+        if (same)
+            return t;
     }
-    return t;
+    fail(c, &E_RESOURCE_NOT_FOUND, "Resource does not exist");
+    return NULL;
 }
 
 static bool
