@@ -88,6 +88,12 @@ place(json_t *root, const char *key, const char *val, size_t vlen, char *err, si
                          "another.", key);
                 return SL_EPROTO;
             }
+            /* Every reader takes C strings: a NUL would cut the value short, so
+             * "TOPICARN%00junk" would name TOPICARN. */
+            if (memchr(val, '\0', vlen) != NULL) {
+                snprintf(err, errlen, "Parameter %.200s contains a NUL character.", key);
+                return SL_EPROTO;
+            }
             child = json_stringn(val, vlen);
             if (child == NULL) {
                 snprintf(err, errlen, "Parameter %.200s is not valid UTF-8.", key);
@@ -145,8 +151,17 @@ finish_tree(json_t *node, char *err, size_t errlen)
         qsort(keys, n, sizeof(*keys), cmp_index);
         out = member ? json_array() : json_object();
         for (size_t i = 0; i < n; i++) {
-            json_t *el = finish_tree(json_object_get(node, keys[i]), err, errlen);
+            json_t *el;
 
+            /* Indexes run 1..n: a gap would silently drop or reorder elements. */
+            if (atol(keys[i] + 1) != (long)i + 1) {
+                snprintf(err, errlen, "List or map indexes must run from 1 without gaps; "
+                         "%zu is missing.", i + 1);
+                json_decref(out);
+                sl_free(keys);
+                return NULL;
+            }
+            el = finish_tree(json_object_get(node, keys[i]), err, errlen);
             if (el == NULL) {
                 json_decref(out);
                 sl_free(keys);
@@ -161,8 +176,12 @@ finish_tree(json_t *node, char *err, size_t errlen)
                     ek = json_object_get(el, "Name");
                     ev = json_object_get(el, "Value");
                 }
-                if (!json_is_string(ek)) {
-                    snprintf(err, errlen, "A map entry lacks its key.");
+                if (!json_is_string(ek) || json_object_get(out, json_string_value(ek))) {
+                    if (json_is_string(ek))
+                        snprintf(err, errlen, "A map has the key %.100s twice.",
+                                 json_string_value(ek));
+                    else
+                        snprintf(err, errlen, "A map entry lacks its key.");
                     json_decref(el);
                     json_decref(out);
                     sl_free(keys);

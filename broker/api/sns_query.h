@@ -16,7 +16,7 @@
 
 /* Converts an SNS query request (Action and Version skipped) into an input
  * object. Keys are split at '.'; "member.N" makes a list and "entry.N" a map,
- * N from 1 to SL_SNS_QUERY_INDEX_MAX in any order:
+ * N from 1 to SL_SNS_QUERY_INDEX_MAX in any order, without gaps:
  *   Name=v                                   -> "Name": "v"
  *   Tags.member.N.Key/.Value                 -> "Tags": [{"Key","Value"}, ...]
  *   TagKeys.member.N                         -> "TagKeys": ["k", ...]
@@ -25,8 +25,9 @@
  *                                               "StringValue"|"BinaryValue"}}
  *   PublishBatchRequestEntries.member.N.X    -> "PublishBatchRequestEntries": [{X...}]
  * Every scalar is a JSON string. Errors (SL_EPROTO with a one-line message in
- * err): a bad index, a key used both as a value and as a prefix, a map entry
- * without its key, too many segments, invalid UTF-8. Returns SL_OK and a new
+ * err): a bad index, indexes of one list or map that do not run 1..n, a key
+ * used both as a value and as a prefix, a map entry without its key or with a
+ * key given twice, too many segments, invalid UTF-8, a NUL in a value. Returns SL_OK and a new
  * object in *out (caller decrefs), or SL_EPROTO and *out = NULL. */
 int sl_sns_query_to_json(const sl_form_t *form, json_t **out, char *err, size_t errlen);
 

@@ -117,6 +117,10 @@ test_malformed_refused(void **state)
         "A.member.1=x&A.entry.1.key=k&A.entry.1.value=v",   /* list and map at once */
         "a.b.c.d.e.f.g.h.i=1",                      /* too deep */
         "Message=%FF",                              /* not UTF-8 */
+        "Tags.member.1.Key=a&Tags.member.3.Key=b",  /* a gap */
+        "Tags.member.2.Key=a",                      /* not from 1 */
+        "A.entry.1.key=k&A.entry.1.value=1&A.entry.2.key=k&A.entry.2.value=2",  /* key twice */
+        "TopicArn=arn:aws:sns:r:1:t%00x",           /* a NUL would cut it short */
     };
 
     (void)state;
