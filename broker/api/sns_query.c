@@ -9,6 +9,8 @@
 
 #include "sluice/error.h"
 #include "sluice/mem.h"
+#include "sqs_msg.h"
+#include "sqs_query.h"
 #include "xmlw.h"
 
 #include <event2/buffer.h>
@@ -331,6 +333,35 @@ sl_sns_xml_result(struct evbuffer *out, const char *op, const json_t *result,
     if (request_id)
         sl_xml_escape(out, request_id, strlen(request_id));
     evbuffer_add_printf(out, "</RequestId></ResponseMetadata></%sResponse>", op);
+}
+
+void
+sl_sns_xml_error(struct evbuffer *out, bool sender, const char *code, const char *message,
+                 const char *request_id)
+{
+    size_t len = message ? strlen(message) : 0, i = 0, n;
+    char *clean = sl_malloc(len + 1), *d = clean;
+
+    /* Messages quote the request (an action name, a parameter key, a value cut at a
+     * byte count): keep whole characters XML allows, the rest becomes '?', so the
+     * reply always parses. */
+    while (i < len) {
+        unsigned char b = (unsigned char)message[i];
+
+        n = b < 0x80 ? 1 : (b & 0xe0) == 0xc0 ? 2 : (b & 0xf0) == 0xe0 ? 3
+          : (b & 0xf8) == 0xf0 ? 4 : 0;
+        if (n > 0 && n <= len - i && sl__sqs_text_is_valid(message + i, n)) {
+            memcpy(d, message + i, n);
+            d += n;
+            i += n;
+        } else {
+            *d++ = '?';
+            i++;
+        }
+    }
+    *d = '\0';
+    sl_sqs_xml_error(out, SL_SNS_XMLNS, sender, code, clean, request_id);
+    sl_free(clean);
 }
 
 int

@@ -8,6 +8,7 @@
 #include "form.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #define SL_SNS_XMLNS "http://sns.amazonaws.com/doc/2010-03-31/"
@@ -40,6 +41,12 @@ struct evbuffer;
  * other objects nest. */
 void sl_sns_xml_result(struct evbuffer *out, const char *op, const json_t *result,
                        const char *request_id);
+
+/* Appends SNS's ErrorResponse (Type Sender or Receiver, Code, Message, RequestId).
+ * Bytes of message that are not whole UTF-8 characters XML allows are written as
+ * '?', so a message quoting bad input still makes well-formed XML. */
+void sl_sns_xml_error(struct evbuffer *out, bool sender, const char *code, const char *message,
+                      const char *request_id);
 
 /* True when action is an SNS operation name (routes Version-less GET requests
  * such as a subscriber's ConfirmSubscription and Unsubscribe). */

@@ -184,6 +184,29 @@ test_xml_shapes(void **state)
 }
 
 static void
+test_error_xml_is_well_formed(void **state)
+{
+    struct evbuffer *b = evbuffer_new();
+    char s[512];
+    size_t n;
+
+    (void)state;
+    /* A control byte, a lone continuation byte, a surrogate in UTF-8 form, a
+     * character cut short: each becomes '?'; whole characters stay. */
+    sl_sns_xml_error(b, true, "InvalidAction", "a\x01" "b\x80" "c\xed\xa0\x80" "d\xe2\x82"
+                     " \xc3\xa9<", "r");
+    n = evbuffer_get_length(b);
+    assert_true(n < sizeof(s));
+    evbuffer_remove(b, s, n);
+    s[n] = '\0';
+    evbuffer_free(b);
+    assert_string_equal(s, "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"" SL_SNS_XMLNS
+                        "\"><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>"
+                        "a?b?c???d?? \xc3\xa9&lt;</Message><Detail/></Error><RequestId>r"
+                        "</RequestId></ErrorResponse>");
+}
+
+static void
 test_action_names(void **state)
 {
     (void)state;
@@ -324,6 +347,7 @@ main(void)
         cmocka_unit_test(test_captured_requests),
         cmocka_unit_test(test_malformed_refused),
         cmocka_unit_test(test_xml_shapes),
+        cmocka_unit_test(test_error_xml_is_well_formed),
         cmocka_unit_test(test_action_names),
         cmocka_unit_test(test_retry_phases),
         cmocka_unit_test(test_delivery_policy_validation),
