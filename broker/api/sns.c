@@ -19,6 +19,7 @@
 #include "strmap.h"
 
 #include <event2/buffer.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1159,6 +1160,45 @@ op_set_subscription_attributes(sl_sns_call_t *c)
 
 /* ---- Publishing ---- */
 
+/* A Number attribute: decimal with optional sign, fraction and exponent (no hex,
+ * inf, nan or blanks, which strtod takes), between 10^-128 and 10^126 in
+ * magnitude or zero, as SNS documents. */
+static bool
+number_is_valid(const char *s)
+{
+    const char *p = s;
+    int digits = 0;
+    double v;
+
+    if (*p == '+' || *p == '-')
+        p++;
+    for (; *p >= '0' && *p <= '9'; p++)
+        digits++;
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9'; p++)
+            digits++;
+    if (digits == 0)
+        return false;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (*p < '0' || *p > '9')
+            return false;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p != '\0')
+        return false;
+    errno = 0;
+    v = strtod(s, NULL);
+    if (errno == ERANGE)
+        return false;
+    if (v < 0)
+        v = -v;
+    return v == 0 || (v >= 1e-128 && v <= 1e126);
+}
+
 /* Validates MessageAttributes into rec's "attrs"; adds their size to *size.
  * Returns NULL, or the error message (static or in buf). */
 static const char *
@@ -1201,10 +1241,7 @@ take_message_attrs(const json_t *ma, json_t *rec, size_t *size, char *buf, size_
             return buf;
         }
         if (strncmp(type, "Number", 6) == 0) {
-            char *end;
-
-            strtod(val, &end);
-            if (*end != '\0') {
+            if (!number_is_valid(val)) {
                 snprintf(buf, len, "Invalid parameter: Could not cast message attribute "
                          "'%.100s' value to number.", name);
                 json_decref(out);
@@ -1266,6 +1303,25 @@ sweep_dedup(sl_sns_t *svc, int64_t now)
     sl_free(gone);
 }
 
+/* MessageStructure=json: the keys naming a protocol must hold strings (SNS's
+ * rule); other keys may hold anything. */
+static bool
+structure_values_are_strings(const json_t *j)
+{
+    static const char *const protos[] = {
+        "sqs", "lambda", "http", "https", "email", "email-json", "sms", "application",
+        "firehose", NULL,
+    };
+
+    for (size_t i = 0; protos[i]; i++) {
+        const json_t *v = json_object_get(j, protos[i]);
+
+        if (v != NULL && !json_is_string(v))
+            return false;
+    }
+    return true;
+}
+
 /* Builds the publish record of entry e (a Publish input or a PublishBatch
  * entry) for topic t. Returns NULL with *err (message in buf) when invalid.
  * *dup is set when a FIFO dedup id was seen within 5 minutes (the record then
@@ -1319,6 +1375,12 @@ build_record(sl_sns_t *svc, const sl_topic_spec_t *t, const json_t *e, char *buf
         if (!json_is_string(json_object_get(j, "default"))) {
             json_decref(j);
             *err = "Invalid parameter: Message Structure - No default entry in JSON message body";
+            return NULL;
+        }
+        if (!structure_values_are_strings(j)) {
+            json_decref(j);
+            *err = "Invalid parameter: Message Structure - the value of a protocol key must be "
+                   "a string";
             return NULL;
         }
         json_decref(j);
