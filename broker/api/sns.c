@@ -706,8 +706,8 @@ op_get_topic_attributes(sl_sns_call_t *c)
 static bool
 op_set_topic_attributes(sl_sns_call_t *c)
 {
-    const sl_topic_spec_t *t = take_topic(c, "TopicArn");
     const char *name, *val = get_str(c->in, "AttributeValue");
+    const sl_topic_spec_t *t = take_topic(c, "TopicArn");    /* last: frees c on failure */
 
     if (t == NULL || !need(c, "AttributeName", &name))
         return false;
@@ -747,8 +747,8 @@ take_tagged(sl_sns_call_t *c)
 static bool
 op_tag_resource(sl_sns_call_t *c)
 {
-    const sl_topic_spec_t *t = take_tagged(c);
     const json_t *tags = json_object_get(c->in, "Tags");
+    const sl_topic_spec_t *t = take_tagged(c);               /* last: frees c on failure */
 
     if (t == NULL)
         return false;
@@ -767,8 +767,8 @@ op_tag_resource(sl_sns_call_t *c)
 static bool
 op_untag_resource(sl_sns_call_t *c)
 {
-    const sl_topic_spec_t *t = take_tagged(c);
     const json_t *keys = json_object_get(c->in, "TagKeys"), *k;
+    const sl_topic_spec_t *t = take_tagged(c);               /* last: frees c on failure */
     size_t i;
 
     if (t == NULL)
@@ -916,9 +916,9 @@ after_subscribed(sl_sns_call_t *c)
 static bool
 op_subscribe(sl_sns_call_t *c)
 {
-    const sl_topic_spec_t *t = take_topic(c, "TopicArn");
     const json_t *attrs = json_object_get(c->in, "Attributes");
     const char *proto, *endpoint = get_str(c->in, "Endpoint"), *k;
+    const sl_topic_spec_t *t = take_topic(c, "TopicArn");    /* last: frees c on failure */
     const sl_sub_spec_t **subs;
     char fn[SL_FUNCTION_NAME_BUF];
     sl_sub_proto_t p;
@@ -954,9 +954,10 @@ op_subscribe(sl_sns_call_t *c)
     c->have_sub = true;
     c->sub.proto = p;
     json_object_foreach((json_t *)attrs, k, v) {
-        if (!json_is_string(v) || !check_sub_attr(c, &c->sub, k, json_string_value(v)))
-            return json_is_string(v) ? false : fail(c, &E_INVALID, "Invalid parameter: "
-                                                    "Attributes");
+        if (!json_is_string(v))
+            return fail(c, &E_INVALID, "Invalid parameter: Attributes");
+        if (!check_sub_attr(c, &c->sub, k, json_string_value(v)))
+            return false;               /* c and maybe v are gone */
         set_sub_attr(&c->sub, k, json_string_value(v));
     }
     /* FilterPolicyScope given after FilterPolicy: check the pair again. */
@@ -1137,8 +1138,8 @@ op_get_subscription_attributes(sl_sns_call_t *c)
 static bool
 op_set_subscription_attributes(sl_sns_call_t *c)
 {
-    const sl_sub_spec_t *s = take_sub(c);
     const char *name, *val = get_str(c->in, "AttributeValue");
+    const sl_sub_spec_t *s = take_sub(c);                    /* last: frees c on failure */
     const char *policy;
 
     if (s == NULL || !need(c, "AttributeName", &name))
@@ -1560,8 +1561,8 @@ batch_id_is_valid(const char *id)
 static bool
 op_publish_batch(sl_sns_call_t *c)
 {
-    const sl_topic_spec_t *t = take_topic(c, "TopicArn");
     const json_t *entries = json_object_get(c->in, "PublishBatchRequestEntries"), *e;
+    const sl_topic_spec_t *t = take_topic(c, "TopicArn");    /* last: frees c on failure */
     json_t *good, *failed;
     size_t i, total = 0;
 
