@@ -268,7 +268,11 @@ on_sns_reply(void *arg, const sl_api_err_t *err, json_t *out)
     ctx_t *c = arg;
     struct evbuffer *b = evbuffer_new();
 
-    sl_metrics_count(c->h->metrics, "sns", c->op, err ? err->code : "ok");
+    /* An unknown action is the client's text: one label for all of them, so it can
+     * neither break the exposition format nor grow a series per request. */
+    sl_metrics_count(c->h->metrics, "sns",
+                     c->proto == PROTO_SNS && !sl_sns_is_action(c->op) ? "Unknown" : c->op,
+                     err ? err->code : "ok");
     if (err && err->http >= 500)
         sl_log(SL_LOG_WARN, "request failed op=%s code=%s msg=\"%s\"", c->op, err->code,
                err->message);
