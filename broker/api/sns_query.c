@@ -101,12 +101,16 @@ place(json_t *root, const char *key, const char *val, size_t vlen, char *err, si
                 snprintf(err, errlen, "Parameter %.200s is not valid UTF-8.", key);
                 return SL_EPROTO;
             }
-            json_object_set_new(node, name, child);
+            if (json_object_set_new(node, name, child) != 0)
+                goto bad_name;
             return SL_OK;
         }
         if (child == NULL) {
+            /* jansson refuses a key that is not UTF-8 and frees child then: using
+             * it as the next node wrote into freed memory. */
             child = json_object();
-            json_object_set_new(node, name, child);
+            if (json_object_set_new(node, name, child) != 0)
+                goto bad_name;
         } else if (!json_is_object(child)) {
             snprintf(err, errlen, "Parameter %.200s conflicts with another.", key);
             return SL_EPROTO;
@@ -114,6 +118,9 @@ place(json_t *root, const char *key, const char *val, size_t vlen, char *err, si
         node = child;
     }
     return SL_OK;
+bad_name:
+    snprintf(err, errlen, "Parameter name %.200s is not valid UTF-8.", key);
+    return SL_EPROTO;
 }
 
 static int

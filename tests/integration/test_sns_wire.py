@@ -764,6 +764,15 @@ class SnsWireTest(unittest.TestCase):
                                         (key, "v")))
         self.assert_invalid(sns("Publish", ("TopicArn", self.keep_arn), ("Message", "x"),
                                 ("Message", "again")))
+        # Parameter names that are not UTF-8, as a whole name or as a prefix (the
+        # codec once went on with a node jansson had freed: the second request
+        # crashed the broker).
+        for _ in range(3):
+            for key in (b"\xff", b"\xff.x", b"\xff.a.b.c", b"\xfe.y", b"Attributes.entry.1.\xc0",
+                        b"MessageAttributes.entry.1.Value.\xed\xa0\x80"):
+                with self.subTest(key=key):
+                    self.assert_invalid(sns("Publish", ("TopicArn", self.keep_arn),
+                                            ("Message", "x"), (key, "v")))
 
     def raw(self, data, shut=True, timeout=30):
         """Sends raw bytes, half-closes, returns what came back before the close."""

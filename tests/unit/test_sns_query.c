@@ -121,6 +121,9 @@ test_malformed_refused(void **state)
         "Tags.member.2.Key=a",                      /* not from 1 */
         "A.entry.1.key=k&A.entry.1.value=1&A.entry.2.key=k&A.entry.2.value=2",  /* key twice */
         "TopicArn=arn:aws:sns:r:1:t%00x",           /* a NUL would cut it short */
+        "%FF=1",                                    /* a name that is not UTF-8 */
+        "%FF.x=1&%FE.a.b=2",                        /* ...as a prefix */
+        "Attributes.entry.1.%C0=1&Attributes.entry.1.key=k",
     };
 
     (void)state;
