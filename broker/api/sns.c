@@ -1549,6 +1549,26 @@ on_batch_published(void *arg, int status)
     }
 }
 
+/* Bytes a batch entry counts towards the batch limit: like one publish, its
+ * message and subject plus each attribute's name, type and value. */
+static size_t
+entry_size(const json_t *e)
+{
+    const json_t *ma = json_object_get(e, "MessageAttributes"), *a;
+    const char *keys[] = { "Message", "Subject" }, *name, *v;
+    size_t n = 0;
+
+    for (size_t i = 0; i < 2; i++)
+        n += (v = get_str(e, keys[i])) ? strlen(v) : 0;
+    json_object_foreach((json_t *)ma, name, a) {
+        n += strlen(name);
+        n += (v = get_str(a, "DataType")) ? strlen(v) : 0;
+        n += (v = get_str(a, "StringValue")) ? strlen(v) : 0;
+        n += (v = get_str(a, "BinaryValue")) ? strlen(v) : 0;
+    }
+    return n;
+}
+
 static bool
 batch_id_is_valid(const char *id)
 {
@@ -1584,7 +1604,7 @@ op_publish_batch(sl_sns_call_t *c)
             if (strcmp(id, get_str(json_array_get(entries, k), "Id")) == 0)
                 return fail(c, &E_IDS_NOT_DISTINCT, "Two or more batch entries in the request "
                             "have the same Id.");
-        total += get_str(e, "Message") ? strlen(get_str(e, "Message")) : 0;
+        total += entry_size(e);
     }
     if (total > SL_TOPIC_MESSAGE_MAX)
         return fail(c, &E_BATCH_TOO_LONG, "The length of all the messages put together is more "

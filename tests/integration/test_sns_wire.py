@@ -519,6 +519,10 @@ class SnsWireTest(unittest.TestCase):
         self.assert_error(self.batch([[("Id", "a"), ("Message", "x" * (KIB256 // 2))],
                                       [("Id", "b"), ("Message", "x" * (KIB256 // 2 + 1))]]),
                           400, "BatchRequestTooLong")
+        # Message attributes count towards the batch's size as they do for one message.
+        self.assert_error(self.batch([[("Id", "a%d" % i), ("Message", "m")] + attr_pairs(
+            "MessageAttributes", [("a", "String", "v" * (KIB256 // 4))]) for i in range(5)]),
+            400, "BatchRequestTooLong")
         # member numbering with a gap, or not starting at 1
         pairs = [("TopicArn", self.keep_arn),
                  ("PublishBatchRequestEntries.member.1.Id", "a"),
