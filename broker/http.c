@@ -268,7 +268,11 @@ on_sns_reply(void *arg, const sl_api_err_t *err, json_t *out)
     ctx_t *c = arg;
     struct evbuffer *b = evbuffer_new();
 
-    sl_metrics_count(c->h->metrics, "sns", c->op, err ? err->code : "ok");
+    /* An unknown action is the client's text: one label for all of them, so it can
+     * neither break the exposition format nor grow a series per request. */
+    sl_metrics_count(c->h->metrics, "sns",
+                     c->proto == PROTO_SNS && !sl_sns_is_action(c->op) ? "Unknown" : c->op,
+                     err ? err->code : "ok");
     if (err && err->http >= 500)
         sl_log(SL_LOG_WARN, "request failed op=%s code=%s msg=\"%s\"", c->op, err->code,
                err->message);
@@ -285,8 +289,7 @@ on_sns_reply(void *arg, const sl_api_err_t *err, json_t *out)
         send_reply(c, err ? err->http : 200, "application/json", b);
     } else {
         if (err)
-            sl_sqs_xml_error(b, SL_SNS_XMLNS, err->sender, err->code, err->message,
-                             c->request_id);
+            sl_sns_xml_error(b, err->sender, err->code, err->message, c->request_id);
         else
             sl_sns_xml_result(b, c->op, out, c->request_id);
         send_reply(c, err ? err->http : 200, "text/xml", b);
@@ -392,7 +395,15 @@ handle_query(sl_http_t *h, struct evhttp_request *req, const char *path, const c
     action = sl_form_get(form, "Action");
     version = sl_form_get(form, "Version");
     if (action == NULL || *action == '\0') {
-        early_error(c, &SL_ERR_MISSING_PARAM, "The request must contain the parameter Action.");
+        /* SNS's Version tells whose error this is; SNS answers MissingAction. */
+        static const sl_api_errkind_t missing_action = { 400, true, "MissingAction",
+                                                         "MissingAction" };
+        bool sns = version != NULL && strcmp(version, "2010-03-31") == 0;
+
+        if (sns)
+            c->proto = PROTO_SNS;
+        early_error(c, sns ? &missing_action : &SL_ERR_MISSING_PARAM,
+                    "The request must contain the parameter Action.");
         goto out;
     }
     snprintf(c->op, sizeof(c->op), "%s", action);

@@ -19,6 +19,7 @@
 #include "strmap.h"
 
 #include <event2/buffer.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -194,6 +195,51 @@ need(sl_sns_call_t *c, const char *key, const char **out)
     return true;
 }
 
+/* The topic name the topic ARN in key names, or NULL after replying. Only this
+ * broker's own ARNs name topics: another partition or region, or a name no topic
+ * can have, is InvalidParameter; another account is NotFound (nothing of it is
+ * here). Matching the name alone would let such an ARN reach, or delete, a topic
+ * of the same name. */
+static const char *
+topic_arn_name(sl_sns_call_t *c, const char *key, const char *arn)
+{
+    const char *name = sl_arn_resource(arn, "sns", NULL, 0), *p;
+    size_t fields = 1;
+    bool same_region;
+    char *own;
+
+    if (name == NULL) {
+        for (p = arn; *p; p++)
+            fields += *p == ':';
+        if (fields < 6)
+            fail(c, &E_INVALID, "Invalid parameter: %s Reason: An ARN must have at least 6 "
+                 "elements, not %zu", key, fields);
+        else
+            fail(c, &E_INVALID, "Invalid parameter: %s Reason: not an SNS topic ARN", key);
+        return NULL;
+    }
+    if (!sl_topic_name_is_valid(name)) {
+        fail(c, &E_INVALID, "Invalid parameter: %s Reason: not a valid topic name", key);
+        return NULL;
+    }
+    own = sl_fanout_topic_arn(c->svc->fanout, name);
+    if (strcmp(own, arn) == 0) {
+        sl_free(own);
+        return name;
+    }
+    p = own;                                /* "arn:aws:sns:REGION:" */
+    for (int i = 0; i < 4; i++)
+        p = strchr(p, ':') + 1;
+    same_region = strncmp(own, arn, (size_t)(p - own)) == 0;
+    sl_free(own);
+    if (same_region)
+        fail(c, &E_NOT_FOUND, "Topic does not exist");
+    else
+        fail(c, &E_INVALID, "Invalid parameter: %s Reason: the ARN is for another partition "
+             "or region", key);
+    return NULL;
+}
+
 /* The topic an ARN names, from the cache; replies NotFound when there is none. */
 static const sl_topic_spec_t *
 take_topic(sl_sns_call_t *c, const char *key)
@@ -209,12 +255,8 @@ take_topic(sl_sns_call_t *c, const char *key)
     }
     if (!need(c, key, &arn))
         return NULL;
-    name = sl_arn_resource(arn, "sns", NULL, 0);
-    if (name == NULL) {
-        fail(c, &E_INVALID, "Invalid parameter: %s Reason: An ARN must have at least 6 "
-             "elements, not %s", key, arn);
+    if ((name = topic_arn_name(c, key, arn)) == NULL)
         return NULL;
-    }
     if ((t = sl_fanout_topic(c->svc->fanout, name)) == NULL)
         fail(c, &E_NOT_FOUND, "Topic does not exist");
     return t;
@@ -237,7 +279,15 @@ take_sub(sl_sns_call_t *c)
 
     if (!need(c, "SubscriptionArn", &arn))
         return NULL;
-    if ((s = find_sub(c, arn)) == NULL)
+    if ((s = find_sub(c, arn)) != NULL && strchr(arn, ':') != NULL) {
+        /* An ARN must be the subscription's own, not any ARN ending in its id. */
+        char *own = sl_fanout_sub_arn(c->svc->fanout, s);
+
+        if (strcmp(own, arn) != 0)
+            s = NULL;
+        sl_free(own);
+    }
+    if (s == NULL)
         fail(c, &E_NOT_FOUND, "Subscription does not exist");
     return s;
 }
@@ -518,8 +568,8 @@ op_delete_topic(sl_sns_call_t *c)
         name = get_str(c->in, "TopicName");     /* the native API */
     else if (!need(c, "TopicArn", &arn))
         return false;
-    else if ((name = sl_arn_resource(arn, "sns", NULL, 0)) == NULL)
-        return fail(c, &E_INVALID, "Invalid parameter: TopicArn");
+    else if ((name = topic_arn_name(c, "TopicArn", arn)) == NULL)
+        return false;
     if (sl_fanout_topic(c->svc->fanout, name) == NULL)
         return ok(c, NULL);         /* idempotent, as on AWS */
     sl_topic_spec_init(&c->topic);
@@ -656,8 +706,8 @@ op_get_topic_attributes(sl_sns_call_t *c)
 static bool
 op_set_topic_attributes(sl_sns_call_t *c)
 {
-    const sl_topic_spec_t *t = take_topic(c, "TopicArn");
     const char *name, *val = get_str(c->in, "AttributeValue");
+    const sl_topic_spec_t *t = take_topic(c, "TopicArn");    /* last: frees c on failure */
 
     if (t == NULL || !need(c, "AttributeName", &name))
         return false;
@@ -682,18 +732,23 @@ take_tagged(sl_sns_call_t *c)
     if (!need(c, "ResourceArn", &arn))
         return NULL;
     name = sl_arn_resource(arn, "sns", NULL, 0);
-    if (name == NULL || (t = sl_fanout_topic(c->svc->fanout, name)) == NULL) {
-        fail(c, &E_RESOURCE_NOT_FOUND, "Resource does not exist");
-        return NULL;
+    if (name != NULL && (t = sl_fanout_topic(c->svc->fanout, name)) != NULL) {
+        char *own = sl_fanout_topic_arn(c->svc->fanout, name);
+        bool same = strcmp(own, arn) == 0;     /* not another region's or account's */
+
+        sl_free(own);
+        if (same)
+            return t;
     }
-    return t;
+    fail(c, &E_RESOURCE_NOT_FOUND, "Resource does not exist");
+    return NULL;
 }
 
 static bool
 op_tag_resource(sl_sns_call_t *c)
 {
-    const sl_topic_spec_t *t = take_tagged(c);
     const json_t *tags = json_object_get(c->in, "Tags");
+    const sl_topic_spec_t *t = take_tagged(c);               /* last: frees c on failure */
 
     if (t == NULL)
         return false;
@@ -712,8 +767,8 @@ op_tag_resource(sl_sns_call_t *c)
 static bool
 op_untag_resource(sl_sns_call_t *c)
 {
-    const sl_topic_spec_t *t = take_tagged(c);
     const json_t *keys = json_object_get(c->in, "TagKeys"), *k;
+    const sl_topic_spec_t *t = take_tagged(c);               /* last: frees c on failure */
     size_t i;
 
     if (t == NULL)
@@ -861,9 +916,9 @@ after_subscribed(sl_sns_call_t *c)
 static bool
 op_subscribe(sl_sns_call_t *c)
 {
-    const sl_topic_spec_t *t = take_topic(c, "TopicArn");
     const json_t *attrs = json_object_get(c->in, "Attributes");
     const char *proto, *endpoint = get_str(c->in, "Endpoint"), *k;
+    const sl_topic_spec_t *t = take_topic(c, "TopicArn");    /* last: frees c on failure */
     const sl_sub_spec_t **subs;
     char fn[SL_FUNCTION_NAME_BUF];
     sl_sub_proto_t p;
@@ -899,9 +954,10 @@ op_subscribe(sl_sns_call_t *c)
     c->have_sub = true;
     c->sub.proto = p;
     json_object_foreach((json_t *)attrs, k, v) {
-        if (!json_is_string(v) || !check_sub_attr(c, &c->sub, k, json_string_value(v)))
-            return json_is_string(v) ? false : fail(c, &E_INVALID, "Invalid parameter: "
-                                                    "Attributes");
+        if (!json_is_string(v))
+            return fail(c, &E_INVALID, "Invalid parameter: Attributes");
+        if (!check_sub_attr(c, &c->sub, k, json_string_value(v)))
+            return false;               /* c and maybe v are gone */
         set_sub_attr(&c->sub, k, json_string_value(v));
     }
     /* FilterPolicyScope given after FilterPolicy: check the pair again. */
@@ -1082,8 +1138,8 @@ op_get_subscription_attributes(sl_sns_call_t *c)
 static bool
 op_set_subscription_attributes(sl_sns_call_t *c)
 {
-    const sl_sub_spec_t *s = take_sub(c);
     const char *name, *val = get_str(c->in, "AttributeValue");
+    const sl_sub_spec_t *s = take_sub(c);                    /* last: frees c on failure */
     const char *policy;
 
     if (s == NULL || !need(c, "AttributeName", &name))
@@ -1104,6 +1160,45 @@ op_set_subscription_attributes(sl_sns_call_t *c)
 }
 
 /* ---- Publishing ---- */
+
+/* A Number attribute: decimal with optional sign, fraction and exponent (no hex,
+ * inf, nan or blanks, which strtod takes), between 10^-128 and 10^126 in
+ * magnitude or zero, as SNS documents. */
+static bool
+number_is_valid(const char *s)
+{
+    const char *p = s;
+    int digits = 0;
+    double v;
+
+    if (*p == '+' || *p == '-')
+        p++;
+    for (; *p >= '0' && *p <= '9'; p++)
+        digits++;
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9'; p++)
+            digits++;
+    if (digits == 0)
+        return false;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (*p < '0' || *p > '9')
+            return false;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p != '\0')
+        return false;
+    errno = 0;
+    v = strtod(s, NULL);
+    if (errno == ERANGE)
+        return false;
+    if (v < 0)
+        v = -v;
+    return v == 0 || (v >= 1e-128 && v <= 1e126);
+}
 
 /* Validates MessageAttributes into rec's "attrs"; adds their size to *size.
  * Returns NULL, or the error message (static or in buf). */
@@ -1147,10 +1242,7 @@ take_message_attrs(const json_t *ma, json_t *rec, size_t *size, char *buf, size_
             return buf;
         }
         if (strncmp(type, "Number", 6) == 0) {
-            char *end;
-
-            strtod(val, &end);
-            if (*end != '\0') {
+            if (!number_is_valid(val)) {
                 snprintf(buf, len, "Invalid parameter: Could not cast message attribute "
                          "'%.100s' value to number.", name);
                 json_decref(out);
@@ -1212,6 +1304,25 @@ sweep_dedup(sl_sns_t *svc, int64_t now)
     sl_free(gone);
 }
 
+/* MessageStructure=json: the keys naming a protocol must hold strings (SNS's
+ * rule); other keys may hold anything. */
+static bool
+structure_values_are_strings(const json_t *j)
+{
+    static const char *const protos[] = {
+        "sqs", "lambda", "http", "https", "email", "email-json", "sms", "application",
+        "firehose", NULL,
+    };
+
+    for (size_t i = 0; protos[i]; i++) {
+        const json_t *v = json_object_get(j, protos[i]);
+
+        if (v != NULL && !json_is_string(v))
+            return false;
+    }
+    return true;
+}
+
 /* Builds the publish record of entry e (a Publish input or a PublishBatch
  * entry) for topic t. Returns NULL with *err (message in buf) when invalid.
  * *dup is set when a FIFO dedup id was seen within 5 minutes (the record then
@@ -1265,6 +1376,12 @@ build_record(sl_sns_t *svc, const sl_topic_spec_t *t, const json_t *e, char *buf
         if (!json_is_string(json_object_get(j, "default"))) {
             json_decref(j);
             *err = "Invalid parameter: Message Structure - No default entry in JSON message body";
+            return NULL;
+        }
+        if (!structure_values_are_strings(j)) {
+            json_decref(j);
+            *err = "Invalid parameter: Message Structure - the value of a protocol key must be "
+                   "a string";
             return NULL;
         }
         json_decref(j);
@@ -1432,6 +1549,26 @@ on_batch_published(void *arg, int status)
     }
 }
 
+/* Bytes a batch entry counts towards the batch limit: like one publish, its
+ * message and subject plus each attribute's name, type and value. */
+static size_t
+entry_size(const json_t *e)
+{
+    const json_t *ma = json_object_get(e, "MessageAttributes"), *a;
+    const char *keys[] = { "Message", "Subject" }, *name, *v;
+    size_t n = 0;
+
+    for (size_t i = 0; i < 2; i++)
+        n += (v = get_str(e, keys[i])) ? strlen(v) : 0;
+    json_object_foreach((json_t *)ma, name, a) {
+        n += strlen(name);
+        n += (v = get_str(a, "DataType")) ? strlen(v) : 0;
+        n += (v = get_str(a, "StringValue")) ? strlen(v) : 0;
+        n += (v = get_str(a, "BinaryValue")) ? strlen(v) : 0;
+    }
+    return n;
+}
+
 static bool
 batch_id_is_valid(const char *id)
 {
@@ -1444,8 +1581,8 @@ batch_id_is_valid(const char *id)
 static bool
 op_publish_batch(sl_sns_call_t *c)
 {
-    const sl_topic_spec_t *t = take_topic(c, "TopicArn");
     const json_t *entries = json_object_get(c->in, "PublishBatchRequestEntries"), *e;
+    const sl_topic_spec_t *t = take_topic(c, "TopicArn");    /* last: frees c on failure */
     json_t *good, *failed;
     size_t i, total = 0;
 
@@ -1467,7 +1604,7 @@ op_publish_batch(sl_sns_call_t *c)
             if (strcmp(id, get_str(json_array_get(entries, k), "Id")) == 0)
                 return fail(c, &E_IDS_NOT_DISTINCT, "Two or more batch entries in the request "
                             "have the same Id.");
-        total += get_str(e, "Message") ? strlen(get_str(e, "Message")) : 0;
+        total += entry_size(e);
     }
     if (total > SL_TOPIC_MESSAGE_MAX)
         return fail(c, &E_BATCH_TOO_LONG, "The length of all the messages put together is more "

@@ -9,6 +9,8 @@
 
 #include "sluice/error.h"
 #include "sluice/mem.h"
+#include "sqs_msg.h"
+#include "sqs_query.h"
 #include "xmlw.h"
 
 #include <event2/buffer.h>
@@ -88,17 +90,27 @@ place(json_t *root, const char *key, const char *val, size_t vlen, char *err, si
                          "another.", key);
                 return SL_EPROTO;
             }
+            /* Every reader takes C strings: a NUL would cut the value short, so
+             * "TOPICARN%00junk" would name TOPICARN. */
+            if (memchr(val, '\0', vlen) != NULL) {
+                snprintf(err, errlen, "Parameter %.200s contains a NUL character.", key);
+                return SL_EPROTO;
+            }
             child = json_stringn(val, vlen);
             if (child == NULL) {
                 snprintf(err, errlen, "Parameter %.200s is not valid UTF-8.", key);
                 return SL_EPROTO;
             }
-            json_object_set_new(node, name, child);
+            if (json_object_set_new(node, name, child) != 0)
+                goto bad_name;
             return SL_OK;
         }
         if (child == NULL) {
+            /* jansson refuses a key that is not UTF-8 and frees child then: using
+             * it as the next node wrote into freed memory. */
             child = json_object();
-            json_object_set_new(node, name, child);
+            if (json_object_set_new(node, name, child) != 0)
+                goto bad_name;
         } else if (!json_is_object(child)) {
             snprintf(err, errlen, "Parameter %.200s conflicts with another.", key);
             return SL_EPROTO;
@@ -106,6 +118,9 @@ place(json_t *root, const char *key, const char *val, size_t vlen, char *err, si
         node = child;
     }
     return SL_OK;
+bad_name:
+    snprintf(err, errlen, "Parameter name %.200s is not valid UTF-8.", key);
+    return SL_EPROTO;
 }
 
 static int
@@ -145,8 +160,17 @@ finish_tree(json_t *node, char *err, size_t errlen)
         qsort(keys, n, sizeof(*keys), cmp_index);
         out = member ? json_array() : json_object();
         for (size_t i = 0; i < n; i++) {
-            json_t *el = finish_tree(json_object_get(node, keys[i]), err, errlen);
+            json_t *el;
 
+            /* Indexes run 1..n: a gap would silently drop or reorder elements. */
+            if (atol(keys[i] + 1) != (long)i + 1) {
+                snprintf(err, errlen, "List or map indexes must run from 1 without gaps; "
+                         "%zu is missing.", i + 1);
+                json_decref(out);
+                sl_free(keys);
+                return NULL;
+            }
+            el = finish_tree(json_object_get(node, keys[i]), err, errlen);
             if (el == NULL) {
                 json_decref(out);
                 sl_free(keys);
@@ -161,8 +185,12 @@ finish_tree(json_t *node, char *err, size_t errlen)
                     ek = json_object_get(el, "Name");
                     ev = json_object_get(el, "Value");
                 }
-                if (!json_is_string(ek)) {
-                    snprintf(err, errlen, "A map entry lacks its key.");
+                if (!json_is_string(ek) || json_object_get(out, json_string_value(ek))) {
+                    if (json_is_string(ek))
+                        snprintf(err, errlen, "A map has the key %.100s twice.",
+                                 json_string_value(ek));
+                    else
+                        snprintf(err, errlen, "A map entry lacks its key.");
                     json_decref(el);
                     json_decref(out);
                     sl_free(keys);
@@ -312,6 +340,35 @@ sl_sns_xml_result(struct evbuffer *out, const char *op, const json_t *result,
     if (request_id)
         sl_xml_escape(out, request_id, strlen(request_id));
     evbuffer_add_printf(out, "</RequestId></ResponseMetadata></%sResponse>", op);
+}
+
+void
+sl_sns_xml_error(struct evbuffer *out, bool sender, const char *code, const char *message,
+                 const char *request_id)
+{
+    size_t len = message ? strlen(message) : 0, i = 0, n;
+    char *clean = sl_malloc(len + 1), *d = clean;
+
+    /* Messages quote the request (an action name, a parameter key, a value cut at a
+     * byte count): keep whole characters XML allows, the rest becomes '?', so the
+     * reply always parses. */
+    while (i < len) {
+        unsigned char b = (unsigned char)message[i];
+
+        n = b < 0x80 ? 1 : (b & 0xe0) == 0xc0 ? 2 : (b & 0xf0) == 0xe0 ? 3
+          : (b & 0xf8) == 0xf0 ? 4 : 0;
+        if (n > 0 && n <= len - i && sl__sqs_text_is_valid(message + i, n)) {
+            memcpy(d, message + i, n);
+            d += n;
+            i += n;
+        } else {
+            *d++ = '?';
+            i++;
+        }
+    }
+    *d = '\0';
+    sl_sqs_xml_error(out, SL_SNS_XMLNS, sender, code, clean, request_id);
+    sl_free(clean);
 }
 
 int

@@ -117,6 +117,13 @@ test_malformed_refused(void **state)
         "A.member.1=x&A.entry.1.key=k&A.entry.1.value=v",   /* list and map at once */
         "a.b.c.d.e.f.g.h.i=1",                      /* too deep */
         "Message=%FF",                              /* not UTF-8 */
+        "Tags.member.1.Key=a&Tags.member.3.Key=b",  /* a gap */
+        "Tags.member.2.Key=a",                      /* not from 1 */
+        "A.entry.1.key=k&A.entry.1.value=1&A.entry.2.key=k&A.entry.2.value=2",  /* key twice */
+        "TopicArn=arn:aws:sns:r:1:t%00x",           /* a NUL would cut it short */
+        "%FF=1",                                    /* a name that is not UTF-8 */
+        "%FF.x=1&%FE.a.b=2",                        /* ...as a prefix */
+        "Attributes.entry.1.%C0=1&Attributes.entry.1.key=k",
     };
 
     (void)state;
@@ -177,6 +184,29 @@ test_xml_shapes(void **state)
     assert_non_null(strstr(x, "<Successful></Successful><Failed><member><Id>a</Id>"
                               "<SenderFault>true</SenderFault></member></Failed>"));
     free(x);
+}
+
+static void
+test_error_xml_is_well_formed(void **state)
+{
+    struct evbuffer *b = evbuffer_new();
+    char s[512];
+    size_t n;
+
+    (void)state;
+    /* A control byte, a lone continuation byte, a surrogate in UTF-8 form, a
+     * character cut short: each becomes '?'; whole characters stay. */
+    sl_sns_xml_error(b, true, "InvalidAction", "a\x01" "b\x80" "c\xed\xa0\x80" "d\xe2\x82"
+                     " \xc3\xa9<", "r");
+    n = evbuffer_get_length(b);
+    assert_true(n < sizeof(s));
+    evbuffer_remove(b, s, n);
+    s[n] = '\0';
+    evbuffer_free(b);
+    assert_string_equal(s, "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"" SL_SNS_XMLNS
+                        "\"><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>"
+                        "a?b?c???d?? \xc3\xa9&lt;</Message><Detail/></Error><RequestId>r"
+                        "</RequestId></ErrorResponse>");
 }
 
 static void
@@ -320,6 +350,7 @@ main(void)
         cmocka_unit_test(test_captured_requests),
         cmocka_unit_test(test_malformed_refused),
         cmocka_unit_test(test_xml_shapes),
+        cmocka_unit_test(test_error_xml_is_well_formed),
         cmocka_unit_test(test_action_names),
         cmocka_unit_test(test_retry_phases),
         cmocka_unit_test(test_delivery_policy_validation),
