@@ -151,7 +151,9 @@ on_sqs_reply(void *arg, const sl_api_err_t *err, json_t *out)
     struct evbuffer *b = evbuffer_new();
     struct evkeyvalq *oh = evhttp_request_get_output_headers(c->req);
 
-    sl_metrics_count(c->h->metrics, proto_name(c->proto), c->op, err ? err->shape : "ok");
+    /* An unknown action is the client's text: one label for all (see on_sns_reply). */
+    sl_metrics_count(c->h->metrics, proto_name(c->proto),
+                     sl_sqs_is_action(c->op) ? c->op : "Unknown", err ? err->shape : "ok");
     if (err && err->http >= 500)
         sl_log(SL_LOG_WARN, "request failed op=%s code=%s msg=\"%s\"", c->op, err->shape,
                err->message);

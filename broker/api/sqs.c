@@ -1591,6 +1591,23 @@ static const op_def_t ops[] = {
     { NULL, NULL },
 };
 
+static const op_def_t *
+find_op(const char *op)
+{
+    const op_def_t *d;
+
+    for (d = ops; d->name != NULL; d++)
+        if (strcmp(d->name, op) == 0)
+            return d;
+    return NULL;
+}
+
+bool
+sl_sqs_is_action(const char *op)
+{
+    return find_op(op) != NULL;
+}
+
 sl_sqs_call_t *
 sl_sqs_call(sl_sqs_t *svc, const char *op, json_t *in, const char *host, sl_sqs_reply_fn reply,
             void *arg)
@@ -1608,10 +1625,8 @@ sl_sqs_call(sl_sqs_t *svc, const char *op, json_t *in, const char *host, sl_sqs_
     if (svc->calls)
         svc->calls->prev = c;
     svc->calls = c;
-    for (d = ops; d->name != NULL; d++)
-        if (strcmp(d->name, op) == 0)
-            break;
-    if (d->name == NULL) {
+    d = find_op(op);
+    if (d == NULL) {
         static const op_def_t unknown = { "Unknown", NULL };
 
         c->op = &unknown;

@@ -40,6 +40,9 @@ sl_sqs_call_t *sl_sqs_call(sl_sqs_t *svc, const char *op, json_t *in, const char
                            sl_sqs_reply_fn reply, void *arg);
 void sl_sqs_call_cancel(sl_sqs_call_t *c);
 
+/* Whether op names an SQS operation this service runs. */
+bool sl_sqs_is_action(const char *op);
+
 /* The queue URL and ARN for name as this service hands them out (new strings). */
 char *sl_sqs_queue_url(const sl_sqs_t *svc, const char *host, const char *name);
 char *sl_sqs_queue_arn(const sl_sqs_t *svc, const char *name);

@@ -131,6 +131,25 @@ class Ops(unittest.TestCase):
         self.assertIn('sluice_queue_messages{queue="met",state="visible"} 1', text)
         self.assertEqual(get(b, "/healthz"), (200, "ok\n"))
 
+    def test_metrics_label_unknown_actions_as_one(self):
+        """An unknown action is the client's text: it must neither break the exposition
+        format (quotes, newlines) nor make a series per request."""
+        b = self.start()
+        for junk in ('x\n}y"', "Nope1", "Nope2"):
+            status, _, _ = b.post_query({"Action": junk, "Version": "2012-11-05"})
+            self.assertEqual(status, 400)
+            # (http.client refuses a newline in a header: the JSON protocol's op is one)
+            status, _, _ = b.post_json(junk.replace("\n", ""), {})
+            self.assertEqual(status, 400)
+        status, text = get(b, "/metrics")
+        self.assertEqual(status, 200)
+        self.assertNotIn("Nope", text)
+        for line in text.splitlines():
+            self.assertRegex(line, r'^(#.*|[a-z_]+(\{([a-z_]+="[^"\n]*",?)*\})? [0-9.e+-]+)$')
+        self.assertIn('sluice_requests_total{protocol="query",op="Unknown",'
+                      'outcome="InvalidAction"} 3', text)
+        self.assertIn('sluice_requests_total{protocol="json",op="Unknown",', text)
+
     def test_sigterm_exits_cleanly(self):
         b = self.start()
         b.proc.send_signal(signal.SIGTERM)
