@@ -35,6 +35,7 @@ sl_config_deinit(sl_config_t *c)
     sl_free(c->account);
     sl_free(c->advertise_url);
     sl_free(c->log_level);
+    sl_free(c->sns_ca_file);
     json_decref(c->queues);
     json_decref(c->functions);
     json_decref(c->triggers);
@@ -218,8 +219,8 @@ int
 sl_config_load(sl_config_t *c, const char *path, char *errbuf, size_t errlen)
 {
     static const char *const known[] = {
-        "listen", "store", "region", "account", "advertise_url", "log_level", "queues",
-        "functions", "triggers", NULL,
+        "listen", "store", "region", "account", "advertise_url", "log_level", "sns_ca_file",
+        "queues", "functions", "triggers", NULL,
     };
     json_t *doc = sl_yaml_load(path, errbuf, errlen), *v, *q, *field;
     const char *key;
@@ -251,7 +252,8 @@ sl_config_load(sl_config_t *c, const char *path, char *errbuf, size_t errlen)
         take_str(doc, "region", &c->region, errbuf, errlen) ||
         take_str(doc, "account", &c->account, errbuf, errlen) ||
         take_str(doc, "advertise_url", &c->advertise_url, errbuf, errlen) ||
-        take_str(doc, "log_level", &c->log_level, errbuf, errlen))
+        take_str(doc, "log_level", &c->log_level, errbuf, errlen) ||
+        take_str(doc, "sns_ca_file", &c->sns_ca_file, errbuf, errlen))
         goto out;
     q = json_object_get(doc, "queues");
     if (q != NULL) {

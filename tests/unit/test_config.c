@@ -87,6 +87,7 @@ test_defaults(void **state)
     assert_string_equal(c.account, "000000000000");
     assert_null(c.advertise_url);
     assert_string_equal(c.log_level, "info");
+    assert_null(c.sns_ca_file);
     assert_null(c.queues);
     sl_config_deinit(&c);
     assert_null(c.listen);                      /* deinit clears */
@@ -108,7 +109,8 @@ test_all_settings(void **state)
                                "region: eu-west-1\n"
                                "account: '123456789012'\n"
                                "advertise_url: http://sqs.local:4599\n"
-                               "log_level: debug\n",
+                               "log_level: debug\n"
+                               "sns_ca_file: /etc/sluice/ca.pem\n",
                                err, sizeof(err)),
                      SL_OK);
     assert_string_equal(c.listen, "0.0.0.0:4599");
@@ -117,6 +119,7 @@ test_all_settings(void **state)
     assert_string_equal(c.account, "123456789012");
     assert_string_equal(c.advertise_url, "http://sqs.local:4599");
     assert_string_equal(c.log_level, "debug");
+    assert_string_equal(c.sns_ca_file, "/etc/sluice/ca.pem");
     assert_null(c.queues);
     /* A second file changes only what it names. */
     assert_int_equal(load_text(&c, "region: ap-south-1\naccount: 000000000001\n", err,
