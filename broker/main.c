@@ -33,8 +33,8 @@ static const char usage[] =
     "  --listen HOST:PORT     where to listen (SLUICE_LISTEN; default 127.0.0.1:9324)\n"
     "  --store URL            memory (default), or redis://[:PASSWORD@]HOST:PORT[/DB][?prefix=P]\n"
     "                         for a durable store shared by several brokers (SLUICE_STORE)\n"
-    "  --config FILE          sluice.yaml: settings, and queues, functions and triggers to\n"
-    "                         create at start (SLUICE_CONFIG; docs/config.md)\n"
+    "  --config FILE          sluice.yaml: settings, and queues, topics, functions and\n"
+    "                         triggers to create at start (SLUICE_CONFIG; docs/config.md)\n"
     "  --region NAME          region in ARNs (SLUICE_REGION; default us-east-1)\n"
     "  --account ID           12-digit account in URLs and ARNs (SLUICE_ACCOUNT;\n"
     "                         default 000000000000)\n"
@@ -273,8 +273,8 @@ main(int argc, char **argv)
         sl_http_set_sns(app.http, app.sns);
         sl_fanout_load(app.fanout, on_topics_loaded, &app);
     }
-    app.apply = sl_apply_start(app.base, app.sqs, app.registry, cfg.queues, cfg.functions,
-                               cfg.triggers, on_applied, &app);
+    app.apply = sl_apply_start(app.base, app.sqs, app.sns, app.registry, cfg.queues,
+                               cfg.topics, cfg.functions, cfg.triggers, on_applied, &app);
     sigint_ev = evsignal_new(app.base, SIGINT, on_signal, &app);
     sigterm_ev = evsignal_new(app.base, SIGTERM, on_signal, &app);
     event_add(sigint_ev, NULL);

@@ -7,8 +7,9 @@
 - Two sluiced on one Redis, each with several receivers polling one queue while
   messages are being sent through both, never hand the same message out twice
   within its visibility timeout, and every acknowledged message is handed out.
-- A sluiced started before its Redis applies its sluice.yaml queues, functions and
-  triggers once Redis comes up (it retries instead of exiting).
+- A sluiced started before its Redis applies its sluice.yaml queues, topics,
+  subscriptions, functions and triggers once Redis comes up (it retries instead of
+  exiting).
 - A sluiced that could not load the topics at start answers SNS calls 503 until it
   has, rather than from an empty cache: a Subscribe for a subscription already in
   the store answers that one instead of making a second.
@@ -251,6 +252,12 @@ class RedisFaults(unittest.TestCase):
                     "      VisibilityTimeout: 7\n"
                     "      RedrivePolicy: '{\"deadLetterTargetArn\":"
                     "\"arn:aws:sqs:us-east-1:000000000000:late-dlq\",\"maxReceiveCount\":\"2\"}'\n"
+                    "topics:\n"
+                    "  - name: late-topic\n"
+                    "    subscriptions:\n"
+                    "      - protocol: sqs\n"
+                    "        endpoint: late-dlq\n"
+                    "        attributes: {RawMessageDelivery: true}\n"
                     "functions:\n"
                     "  - name: late-fn\n"
                     "    kind: http\n"
@@ -287,6 +294,15 @@ class RedisFaults(unittest.TestCase):
                                            AttributeNames=["All"])["Attributes"]
             self.assertEqual(attrs["VisibilityTimeout"], "7")
             self.assertIn("late-dlq", attrs["RedrivePolicy"])
+            # The topic and its subscription came after the queues.
+            sns = sns_client(k, attempts=3)
+            topic = "arn:aws:sns:us-east-1:000000000000:late-topic"
+            subs = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+            self.assertEqual([s["Endpoint"] for s in subs],
+                             ["arn:aws:sqs:us-east-1:000000000000:late-dlq"])
+            sns.publish(TopicArn=topic, Message="late news")
+            got = drain(c, k.queue_url("late-dlq"), 30)
+            self.assertEqual(list(got), ["late news"])
             with open(k.log_path, errors="replace") as f:
                 self.assertIn("config waits for the store", f.read())
         finally:

@@ -200,6 +200,66 @@ test_queues_with_attributes_and_tags(void **state)
 }
 
 static void
+test_topics_with_subscriptions(void **state)
+{
+    sl_config_t c;
+    char err[512];
+    const json_t *t0, *sub;
+
+    (void)state;
+    sl_config_init(&c);
+    assert_int_equal(load_text(&c,
+                               "topics:\n"
+                               "  - name: orders\n"
+                               "    attributes: {DisplayName: Orders}\n"
+                               "    tags: {team: shop}\n"
+                               "    subscriptions:\n"
+                               "      - protocol: sqs\n"
+                               "        endpoint: big-orders\n"
+                               "        attributes:\n"
+                               "          RawMessageDelivery: true\n"
+                               "          FilterPolicy: {amount: [{numeric: ['>=', 100]}]}\n"
+                               "      - {protocol: https, endpoint: 'https://h.example/x'}\n"
+                               "  - name: bare.fifo\n"
+                               "    attributes: {FifoTopic: 'true'}\n",
+                               err, sizeof(err)),
+                     SL_OK);
+    assert_int_equal(json_array_size(c.topics), 2);
+    t0 = json_array_get(c.topics, 0);
+    assert_string_equal(json_string_value(json_object_get(t0, "name")), "orders");
+    assert_int_equal(json_array_size(json_object_get(t0, "subscriptions")), 2);
+    sub = json_array_get(json_object_get(t0, "subscriptions"), 0);
+    assert_string_equal(json_string_value(json_object_get(sub, "endpoint")), "big-orders");
+    /* Kept as YAML typed them; apply turns them into SNS's strings. */
+    assert_true(json_is_true(json_object_get(json_object_get(sub, "attributes"),
+                                             "RawMessageDelivery")));
+    assert_true(json_is_object(json_object_get(json_object_get(sub, "attributes"),
+                                               "FilterPolicy")));
+    assert_null(json_object_get(json_array_get(c.topics, 1), "subscriptions"));
+    sl_config_deinit(&c);
+}
+
+static void
+test_topic_shapes_rejected(void **state)
+{
+    (void)state;
+    assert_load_fails("topics: orders\n", "topics", "list");
+    assert_load_fails("topics:\n  - attributes: {}\n", "topics[0]", "name");
+    assert_load_fails("topics:\n  - name: a\n  - name: b\n    atributes: {}\n", "topics[1]",
+                      "atributes");
+    assert_load_fails("topics:\n  - name: a\n    tags: [x]\n", "topics[0]", "mappings");
+    assert_load_fails("topics:\n  - name: a\n    subscriptions: {protocol: sqs}\n", "topics[0]",
+                      "list");
+    assert_load_fails("topics:\n  - name: a\n    subscriptions:\n      - protocol: sqs\n",
+                      "topics[0].subscriptions[0]", "endpoint");
+    assert_load_fails("topics:\n  - name: a\n    subscriptions:\n      - protocol: sqs\n"
+                      "        endpoint: q\n        filter: x\n", "subscriptions[0]", "filter");
+    assert_load_fails("topics:\n  - name: a\n    subscriptions:\n      - protocol: sqs\n"
+                      "        endpoint: q\n        attributes: x\n", "subscriptions[0]",
+                      "mapping");
+}
+
+static void
 test_unknown_keys_rejected(void **state)
 {
     (void)state;
@@ -394,6 +454,8 @@ main(void)
         cmocka_unit_test(test_all_settings),
         cmocka_unit_test(test_empty_file_keeps_defaults),
         cmocka_unit_test(test_queues_with_attributes_and_tags),
+        cmocka_unit_test(test_topics_with_subscriptions),
+        cmocka_unit_test(test_topic_shapes_rejected),
         cmocka_unit_test(test_unknown_keys_rejected),
         cmocka_unit_test(test_BUG_every_queue_entry_is_checked),
         cmocka_unit_test(test_value_shapes_rejected),
