@@ -22,6 +22,7 @@
 #include "sluice/mem.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -34,6 +35,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define TIMEOUT_S 15
 #define IDLE_MS 30000           /* an idle connection older than this is closed, not reused */
@@ -147,8 +149,13 @@ tls_init(sl_sns_http_client_t *c, char *err, size_t errlen)
         sl_log(SL_LOG_WARN, "system CA bundle not loaded file=%s error=\"%s\"", bundle,
                tls_error_text(ebuf, sizeof(ebuf)));
     }
+    if (c->ca_file && access(c->ca_file, R_OK) != 0) {
+        snprintf(err, errlen, "cannot read the CA file %s: %s", c->ca_file, strerror(errno));
+        SSL_CTX_free(ctx);
+        return SL_EINVAL;
+    }
     if (c->ca_file && SSL_CTX_load_verify_locations(ctx, c->ca_file, NULL) != 1) {
-        snprintf(err, errlen, "cannot load the CA file %s: %s", c->ca_file,
+        snprintf(err, errlen, "cannot load the CA file %s (no PEM certificate?): %s", c->ca_file,
                  tls_error_text(ebuf, sizeof(ebuf)));
         SSL_CTX_free(ctx);
         return SL_EINVAL;
@@ -303,7 +310,7 @@ pconn_open(sl_sns_http_client_t *c, struct evdns_base *dns, const char *key, boo
     if (pc->conn == NULL) {
         if (bev)
             bufferevent_free(bev);
-        snprintf(err, errlen, "cannot make a connection to %s:%d", host, port);
+        snprintf(err, errlen, "cannot make a connection to %.200s:%d", host, port);
         sl_free(pc);
         return NULL;
     }
@@ -462,7 +469,7 @@ sl__sns_http_post(sl_sns_http_client_t *c, struct evdns_base *dns, const sl_sub_
     int port = uri ? evhttp_uri_get_port(uri) : -1;
     struct evhttp_request *req;
     struct evkeyvalq *oh;
-    char target[2048], hosthdr[300], key[KEY_MAX], err[256];
+    char target[2048], hosthdr[300], key[KEY_MAX], err[256], bare[256];
     bool tls;
 
     h->c = c;
@@ -478,6 +485,10 @@ sl__sns_http_post(sl_sns_http_client_t *c, struct evdns_base *dns, const sl_sub_
         goto out;
     }
     tls = strcmp(scheme, "https") == 0;
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        snprintf(bare, sizeof(bare), "%.*s", (int)strlen(host) - 2, host + 1);
+        host = bare;                /* an IPv6 literal: connect to it, check it */
+    }
     if (port < 0)
         port = tls ? 443 : 80;
     snprintf(key, sizeof(key), "%s://%s:%d", scheme, host, port);
@@ -491,9 +502,9 @@ sl__sns_http_post(sl_sns_http_client_t *c, struct evdns_base *dns, const sl_sub_
     snprintf(target, sizeof(target), "%s%s%s", path && *path ? path : "/", query ? "?" : "",
              query ? query : "");
     if (port == (tls ? 443 : 80))
-        snprintf(hosthdr, sizeof(hosthdr), "%s", host);
+        snprintf(hosthdr, sizeof(hosthdr), "%s", evhttp_uri_get_host(uri));
     else
-        snprintf(hosthdr, sizeof(hosthdr), "%s:%d", host, port);
+        snprintf(hosthdr, sizeof(hosthdr), "%s:%d", evhttp_uri_get_host(uri), port);
     req = evhttp_request_new(on_response, h);
     evhttp_request_set_error_cb(req, on_error);
     oh = evhttp_request_get_output_headers(req);

@@ -5,10 +5,11 @@ At start the test makes two throwaway CAs with python3-cryptography: the broker
 is started with --sns-ca-file naming the first, the second it does not know.
 Subscribers are Python http.server instances wrapped in ssl on loopback ports.
 
-- A subscriber whose certificate (for 127.0.0.1 and localhost) chains to the
+- A subscriber whose certificate (for 127.0.0.1, ::1 and localhost) chains to the
   trusted CA gets the SubscriptionConfirmation over TLS, confirms by fetching
   SubscribeURL, and receives the notification with a valid signature; a second
-  notification reuses the kept-alive TLS connection.
+  notification reuses the kept-alive TLS connection. The URL names the host as an
+  IPv4 address, an IPv6 literal in brackets, and a name.
 - A subscriber whose certificate chains to the unknown CA gets nothing: the
   confirmation and, once confirmed with the token found in the DLQ, the
   notification fail verification and land in the subscription's DLQ with
@@ -25,6 +26,7 @@ import ipaddress
 import json
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -70,7 +72,8 @@ def make_ca(tag):
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (x509.CertificateBuilder()
-            .subject_name(_name("sluice test CA " + tag)).issuer_name(_name("sluice test CA " + tag))
+            .subject_name(_name("sluice test CA " + tag))
+            .issuer_name(_name("sluice test CA " + tag))
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1))
             .not_valid_after(now + datetime.timedelta(days=2))
@@ -80,7 +83,8 @@ def make_ca(tag):
                                          key_agreement=False, key_cert_sign=True, crl_sign=True,
                                          encipher_only=False, decipher_only=False), critical=True)
             .sign(key, hashes.SHA256()))
-    path = _write(os.path.join(PKI, "ca-%s.pem" % tag), cert.public_bytes(serialization.Encoding.PEM))
+    path = _write(os.path.join(PKI, "ca-%s.pem" % tag),
+                  cert.public_bytes(serialization.Encoding.PEM))
     return key, cert, path
 
 
@@ -112,7 +116,7 @@ def make_server_cert(ca, tag, dns_names, ips):
 
 TRUSTED = make_ca("trusted")
 UNKNOWN = make_ca("unknown")
-GOOD = make_server_cert(TRUSTED, "good", ["localhost"], ["127.0.0.1"])
+GOOD = make_server_cert(TRUSTED, "good", ["localhost"], ["127.0.0.1", "::1"])
 STRANGER = make_server_cert(UNKNOWN, "stranger", ["localhost"], ["127.0.0.1"])
 WRONG_NAME = make_server_cert(TRUSTED, "wrong-name", ["elsewhere.invalid"], [])
 
@@ -121,7 +125,7 @@ class TlsSubscriber:
     """An https endpoint on a loopback port: records (headers, body, client port)
     of what it is sent, answers 200. HTTP/1.1, so connections are kept alive."""
 
-    def __init__(self, cert):
+    def __init__(self, cert, v6=False):
         self.requests = []
         self.lock = threading.Lock()
         outer = self
@@ -143,6 +147,7 @@ class TlsSubscriber:
 
         class Server(http.server.ThreadingHTTPServer):
             daemon_threads = True
+            address_family = socket.AF_INET6 if v6 else socket.AF_INET
 
             def get_request(self):
                 # The handshake runs in the handler's thread, not in accept: a client
@@ -156,7 +161,7 @@ class TlsSubscriber:
 
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(*cert)
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = Server(("::1" if v6 else "127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -219,17 +224,17 @@ class Https(unittest.TestCase):
             self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
         return len(got)
 
-    def subscriber(self, cert):
-        s = TlsSubscriber(cert)
+    def subscriber(self, cert, v6=False):
+        s = TlsSubscriber(cert, v6)
         self.addCleanup(s.close)
         return s
 
     def test_trusted_subscriber_confirms_and_receives(self):
-        for host in ("127.0.0.1", "localhost"):     # an IP SAN, then a DNS SAN (with SNI)
+        # IP SANs (v4, and v6 in brackets), then a DNS SAN (with SNI).
+        for n, host in enumerate(("127.0.0.1", "[::1]", "localhost")):
             with self.subTest(host=host):
-                hook = self.subscriber(GOOD)
-                topic = self.sns.create_topic(Name="%s-%s" % (self.tag, host.replace(".", "-"))
-                                              )["TopicArn"]
+                hook = self.subscriber(GOOD, v6=host == "[::1]")
+                topic = self.sns.create_topic(Name="%s-%d" % (self.tag, n))["TopicArn"]
                 r = self.sns.subscribe(TopicArn=topic, Protocol="https", Endpoint=hook.url(host))
                 self.assertEqual(r["SubscriptionArn"], "pending confirmation")
                 headers, body, _ = broker.wait_until(
