@@ -96,8 +96,9 @@ int sl__sns_http_client_set_ca_file(sl_sns_http_client_t *c, const char *path, c
 void sl__sns_http_client_destroy(sl_sns_http_client_t *c);  /* NULL is a no-op */
 
 /* POSTs dv to s's endpoint with SNS's headers; cb runs once, later, unless the
- * post is cancelled first. dns may be NULL (only numeric hosts and localhost
- * then resolve). Never NULL. */
+ * post is cancelled first. dv is borrowed until then (a request that found its
+ * kept-alive connection closed is sent once more). dns may be NULL (only numeric
+ * hosts and localhost then resolve). Never NULL. */
 sl_sns_http_t *sl__sns_http_post(sl_sns_http_client_t *c, struct evdns_base *dns,
                                  const sl_sub_spec_t *s, const sl_sns_delivery_t *dv,
                                  sl_sns_http_cb cb, void *arg);

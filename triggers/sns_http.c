@@ -70,7 +70,17 @@ struct pconn {
 
 struct sl_sns_http {
     sl_sns_http_client_t *c;
+    struct evdns_base *dns;
+    const sl_sns_delivery_t *dv;    /* borrowed until cb runs or the post is cancelled */
+    char key[KEY_MAX];
+    char host[256];             /* without an IPv6 literal's brackets */
+    int port;
+    bool tls;
+    char target[2048];          /* path and query */
+    char hosthdr[300];
     pconn_t *pc;                /* the connection in use, or NULL */
+    bool reused;                /* pc came from the pool */
+    bool resend;                /* pc went stale: send once more on a new connection */
     struct event *defer;        /* the outcome, reported from the loop */
     sl_sns_http_cb cb;
     void *arg;
@@ -145,6 +155,10 @@ tls_init(sl_sns_http_client_t *c, char *err, size_t errlen)
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, on_verify);
+    /* No session tickets: sessions are never resumed (connections are kept alive
+     * instead), and a TLS 1.3 ticket arriving after the first answer is a read on an
+     * idle connection, which evhttp takes for the peer closing it. */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     if (SSL_CTX_load_verify_locations(ctx, bundle, NULL) != 1) {
         sl_log(SL_LOG_WARN, "system CA bundle not loaded file=%s error=\"%s\"", bundle,
                tls_error_text(ebuf, sizeof(ebuf)));
@@ -277,6 +291,8 @@ pool_give(sl_sns_http_client_t *c, pconn_t *pc)
     for (pconn_t *p = c->idle; p; p = p->next)
         same += strcmp(p->key, pc->key) == 0;
     if (pc->dead || same >= IDLE_PER_KEY || c->nidle >= IDLE_MAX) {
+        sl_log(SL_LOG_DEBUG, "delivery connection closed key=%s dead=%d idle=%zu", pc->key,
+               pc->dead, c->nidle);
         pconn_free(pc);
         return;
     }
@@ -378,12 +394,26 @@ finish(sl_sns_http_t *h)
     cb(arg, code, code ? why : NULL, permanent);
 }
 
+static void send_on(sl_sns_http_t *h, bool may_reuse);
+
 static void
 on_deferred(evutil_socket_t fd, short what, void *arg)
 {
+    sl_sns_http_t *h = arg;
+
     (void)fd;
     (void)what;
-    finish(arg);
+    if (h->resend) {
+        sl_log(SL_LOG_DEBUG, "kept-alive connection went stale; sending again host=%s port=%d",
+               h->host, h->port);
+        pconn_free(h->pc);
+        h->pc = NULL;
+        h->resend = h->errored = h->answered = false;
+        h->code = NULL;
+        send_on(h, false);
+        return;
+    }
+    finish(h);
 }
 
 static void
@@ -434,6 +464,10 @@ on_response(struct evhttp_request *req, void *arg)
     if (req == NULL || st == 0 || h->errored) {
         h->errored = true;
         no_answer(h);
+        /* A server may close an idle kept-alive connection just as a request goes
+         * out on it (over TLS often without close_notify, an "unexpected eof"):
+         * try once more, on a connection of its own. */
+        h->resend = h->reused && h->pc->verify_err == X509_V_OK;
     } else if (st >= 500 || st == 429 || st < 200) {
         h->answered = true;
         h->code = "HttpError";
@@ -456,59 +490,27 @@ fail_later(sl_sns_http_t *h, const char *code, const char *why, bool permanent)
     event_active(h->defer, EV_TIMEOUT, 0);
 }
 
-sl_sns_http_t *
-sl__sns_http_post(sl_sns_http_client_t *c, struct evdns_base *dns, const sl_sub_spec_t *s,
-                  const sl_sns_delivery_t *dv, sl_sns_http_cb cb, void *arg)
+/* Sends the request on a pooled connection (may_reuse) or a new one. */
+static void
+send_on(sl_sns_http_t *h, bool may_reuse)
 {
-    sl_sns_http_t *h = sl_calloc(1, sizeof(*h));
-    struct evhttp_uri *uri = evhttp_uri_parse(s->endpoint);
-    const char *scheme = uri ? evhttp_uri_get_scheme(uri) : NULL;
-    const char *host = uri ? evhttp_uri_get_host(uri) : NULL;
-    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-    int port = uri ? evhttp_uri_get_port(uri) : -1;
+    const sl_sns_delivery_t *dv = h->dv;
     struct evhttp_request *req;
     struct evkeyvalq *oh;
-    char target[2048], hosthdr[300], key[KEY_MAX], err[256], bare[256];
-    bool tls;
+    char err[256];
 
-    h->c = c;
-    h->cb = cb;
-    h->arg = arg;
-    h->defer = event_new(c->base, -1, 0, on_deferred, h);
-    if (scheme == NULL || host == NULL || *host == '\0' || strlen(host) >= 256) {
-        fail_later(h, "InvalidParameter", "the endpoint is not a URL", true);
-        goto out;
+    h->reused = may_reuse && (h->pc = pool_take(h->c, h->key)) != NULL;
+    if (h->pc == NULL && (h->pc = pconn_open(h->c, h->dns, h->key, h->tls, h->host, h->port,
+                                             err, sizeof(err))) == NULL) {
+        sl_log(SL_LOG_WARN, "delivery connection not made host=%s port=%d error=\"%s\"",
+               h->host, h->port, err);
+        fail_later(h, h->tls ? "TLSError" : "ConnectionError", err, false);
+        return;
     }
-    if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
-        fail_later(h, "InvalidParameter", "the endpoint is neither http nor https", true);
-        goto out;
-    }
-    tls = strcmp(scheme, "https") == 0;
-    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-        snprintf(bare, sizeof(bare), "%.*s", (int)strlen(host) - 2, host + 1);
-        host = bare;                /* an IPv6 literal: connect to it, check it */
-    }
-    if (port < 0)
-        port = tls ? 443 : 80;
-    snprintf(key, sizeof(key), "%s://%s:%d", scheme, host, port);
-    if ((h->pc = pool_take(c, key)) == NULL &&
-        (h->pc = pconn_open(c, dns, key, tls, host, port, err, sizeof(err))) == NULL) {
-        sl_log(SL_LOG_WARN, "delivery connection not made host=%s port=%d error=\"%s\"", host,
-               port, err);
-        fail_later(h, tls ? "TLSError" : "ConnectionError", err, false);
-        goto out;
-    }
-    snprintf(target, sizeof(target), "%s%s%s", path && *path ? path : "/", query ? "?" : "",
-             query ? query : "");
-    if (port == (tls ? 443 : 80))
-        snprintf(hosthdr, sizeof(hosthdr), "%s", evhttp_uri_get_host(uri));
-    else
-        snprintf(hosthdr, sizeof(hosthdr), "%s:%d", evhttp_uri_get_host(uri), port);
     req = evhttp_request_new(on_response, h);
     evhttp_request_set_error_cb(req, on_error);
     oh = evhttp_request_get_output_headers(req);
-    evhttp_add_header(oh, "Host", hosthdr);
+    evhttp_add_header(oh, "Host", h->hosthdr);
     evhttp_add_header(oh, "Content-Type", "text/plain; charset=UTF-8");
     evhttp_add_header(oh, "User-Agent", "Amazon Simple Notification Service Agent");
     evhttp_add_header(oh, "x-amz-sns-message-type", dv->type);
@@ -520,8 +522,50 @@ sl__sns_http_post(sl_sns_http_client_t *c, struct evdns_base *dns, const sl_sub_
         evhttp_add_header(oh, "x-amz-sns-rawdelivery", "true");
     evbuffer_add(evhttp_request_get_output_buffer(req), dv->body, dv->body_len);
     /* On failure evhttp has freed req and will not call back. */
-    if (evhttp_make_request(h->pc->conn, req, EVHTTP_REQ_POST, target) != 0)
+    if (evhttp_make_request(h->pc->conn, req, EVHTTP_REQ_POST, h->target) != 0)
         fail_later(h, "ConnectionError", "the request could not be sent", false);
+}
+
+sl_sns_http_t *
+sl__sns_http_post(sl_sns_http_client_t *c, struct evdns_base *dns, const sl_sub_spec_t *s,
+                  const sl_sns_delivery_t *dv, sl_sns_http_cb cb, void *arg)
+{
+    sl_sns_http_t *h = sl_calloc(1, sizeof(*h));
+    struct evhttp_uri *uri = evhttp_uri_parse(s->endpoint);
+    const char *scheme = uri ? evhttp_uri_get_scheme(uri) : NULL;
+    const char *host = uri ? evhttp_uri_get_host(uri) : NULL;
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+    int port = uri ? evhttp_uri_get_port(uri) : -1;
+
+    h->c = c;
+    h->dns = dns;
+    h->dv = dv;
+    h->cb = cb;
+    h->arg = arg;
+    h->defer = event_new(c->base, -1, 0, on_deferred, h);
+    if (scheme == NULL || host == NULL || *host == '\0' || strlen(host) >= 256) {
+        fail_later(h, "InvalidParameter", "the endpoint is not a URL", true);
+        goto out;
+    }
+    if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+        fail_later(h, "InvalidParameter", "the endpoint is neither http nor https", true);
+        goto out;
+    }
+    h->tls = strcmp(scheme, "https") == 0;
+    if (host[0] == '[' && host[strlen(host) - 1] == ']')   /* an IPv6 literal */
+        snprintf(h->host, sizeof(h->host), "%.*s", (int)strlen(host) - 2, host + 1);
+    else
+        snprintf(h->host, sizeof(h->host), "%s", host);
+    h->port = port >= 0 ? port : h->tls ? 443 : 80;
+    snprintf(h->key, sizeof(h->key), "%s://%s:%d", scheme, h->host, h->port);
+    snprintf(h->target, sizeof(h->target), "%s%s%s", path && *path ? path : "/",
+             query ? "?" : "", query ? query : "");
+    if (port < 0)
+        snprintf(h->hosthdr, sizeof(h->hosthdr), "%s", host);
+    else
+        snprintf(h->hosthdr, sizeof(h->hosthdr), "%s:%d", host, port);
+    send_on(h, true);
 out:
     if (uri)
         evhttp_uri_free(uri);

@@ -15,6 +15,8 @@ Subscribers are Python http.server instances wrapped in ssl on loopback ports.
   notification fail verification and land in the subscription's DLQ with
   ErrorCode TLSError.
 - A trusted certificate for another host name fails the same way.
+- A request that finds its kept-alive connection closed by the server is sent
+  again on a new connection, not counted as a failed delivery.
 - A CA file that cannot be loaded stops sluiced at start.
 
 Runs on every store (conformance). Usage: test_sns_https.py BUILD_DIR [REPO_DIR]
@@ -123,10 +125,13 @@ WRONG_NAME = make_server_cert(TRUSTED, "wrong-name", ["elsewhere.invalid"], [])
 
 class TlsSubscriber:
     """An https endpoint on a loopback port: records (headers, body, client port)
-    of what it is sent, answers 200. HTTP/1.1, so connections are kept alive."""
+    of what it is sent, answers 200. HTTP/1.1, so connections are kept alive.
+    drop_second: the second request on a connection is read, then the connection
+    closed unanswered (as a server whose keep-alive timeout struck just then)."""
 
-    def __init__(self, cert, v6=False):
+    def __init__(self, cert, v6=False, drop_second=False):
         self.requests = []
+        self.dropped = []
         self.lock = threading.Lock()
         outer = self
 
@@ -136,11 +141,19 @@ class TlsSubscriber:
             def do_POST(self):
                 n = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(n).decode("utf-8")
-                with outer.lock:
-                    outer.requests.append((dict(self.headers), body, self.client_address[1]))
+                self.served = getattr(self, "served", 0) + 1
+                if drop_second and self.served == 2:
+                    with outer.lock:
+                        outer.dropped.append(body)
+                    self.close_connection = True
+                    return
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+                # Recorded once answered: a test that saw it knows the connection is
+                # free for the next request.
+                with outer.lock:
+                    outer.requests.append((dict(self.headers), body, self.client_address[1]))
 
             def log_message(self, *a):
                 pass
@@ -224,8 +237,8 @@ class Https(unittest.TestCase):
             self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
         return len(got)
 
-    def subscriber(self, cert, v6=False):
-        s = TlsSubscriber(cert, v6)
+    def subscriber(self, cert, v6=False, drop_second=False):
+        s = TlsSubscriber(cert, v6, drop_second)
         self.addCleanup(s.close)
         return s
 
@@ -265,6 +278,30 @@ class Https(unittest.TestCase):
                                           hook.of_type("Notification"), what="the second")
                 self.assertEqual(json.loads(notes[1][1])["Message"], "again")
                 self.assertEqual(notes[1][2], port1)
+
+    def test_stale_kept_alive_connection_is_sent_again(self):
+        hook = self.subscriber(GOOD, drop_second=True)
+        topic = self.topic()
+        dlq, dlq_url = self.dlq()
+        # No retries: only the resend on a new connection can deliver.
+        self.sns.subscribe(TopicArn=topic, Protocol="https", Endpoint=hook.url(),
+                           Attributes={"DeliveryPolicy": json.dumps(
+                               {"healthyRetryPolicy": {"numRetries": 0}}),
+                               "RedrivePolicy": json.dumps(
+                               {"deadLetterTargetArn": queue_arn(dlq)})})
+        conf = json.loads(broker.wait_until(lambda: hook.of_type("SubscriptionConfirmation"),
+                                            what="the confirmation")[0][1])
+        with urllib.request.urlopen(conf["SubscribeURL"], timeout=10) as resp:
+            self.assertEqual(resp.status, 200)
+        for i, text in enumerate(("one", "two")):
+            self.sns.publish(TopicArn=topic, Message=text)
+            notes = broker.wait_until(lambda: len(hook.of_type("Notification")) > i and
+                                      hook.of_type("Notification"), what="notification " + text)
+            self.assertEqual(json.loads(notes[i][1])["Message"], text)
+        # Each went out first on the kept-alive connection, which the server dropped.
+        self.assertEqual([json.loads(b)["Message"] for b in hook.dropped], ["one", "two"])
+        r = self.sqs.receive_message(QueueUrl=dlq_url, WaitTimeSeconds=1)
+        self.assertEqual(r.get("Messages", []), [])
 
     def untrusted_lands_in_dlq(self, cert, why):
         hook = self.subscriber(cert)
