@@ -3,8 +3,8 @@
 
 - sluiced started with a sluice.yaml declaring queues, a topic (attributes, tags)
   with sqs subscriptions (by queue name and by ARN; raw delivery, a filter policy
-  written as YAML, a RedrivePolicy) and a FIFO topic: a publish reaches the
-  subscribed queues as declared.
+  written as YAML, a RedrivePolicy), a lambda subscription by function name and a
+  FIFO topic: a publish reaches the subscribed queues as declared.
 - The same subscription declared twice is made once; a restart on the same store
   makes no second one (same ARNs, one delivery per publish), and a changed
   attribute in the file is set on the existing subscription.
@@ -65,6 +65,10 @@ topics:
         endpoint: arn:aws:sqs:us-east-1:000000000000:all-orders
       - protocol: sqs                       # the same again: one subscription
         endpoint: all-orders
+  - name: hooks                             # never published to
+    subscriptions:
+      - protocol: lambda
+        endpoint: audit-fn                  # a function name
   - name: audit.fifo
     attributes:
       FifoTopic: "true"
@@ -175,6 +179,9 @@ class SnsConfig(unittest.TestCase):
         self.assertEqual(sa["RawMessageDelivery"], "true")
         self.assertEqual(json.loads(sa["FilterPolicy"]), {"amount": [{"numeric": [">=", 100]}]})
         self.assertIn("orders-dlq", sa["RedrivePolicy"])
+        hooks = self.sns.list_subscriptions_by_topic(TopicArn=topic_arn("hooks"))["Subscriptions"]
+        self.assertEqual([(h["Protocol"], h["Endpoint"]) for h in hooks],
+                         [("lambda", "arn:aws:lambda:us-east-1:%s:function:audit-fn" % ACCOUNT)])
         self.publish_and_check("one")
 
         # Restart on the same store: nothing made twice.
