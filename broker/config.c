@@ -35,7 +35,9 @@ sl_config_deinit(sl_config_t *c)
     sl_free(c->account);
     sl_free(c->advertise_url);
     sl_free(c->log_level);
+    sl_free(c->sns_ca_file);
     json_decref(c->queues);
+    json_decref(c->topics);
     json_decref(c->functions);
     json_decref(c->triggers);
     memset(c, 0, sizeof(*c));
@@ -198,6 +200,79 @@ sl_yaml_load(const char *path, char *errbuf, size_t errlen)
     return root ? root : json_object();
 }
 
+/* Every key of mapping v is one of the NULL-terminated keys; else errbuf names it. */
+static bool
+keys_are_known(const json_t *v, const char *const *keys, const char *path, const char *what,
+               char *errbuf, size_t errlen)
+{
+    const char *key;
+    json_t *field;
+
+    json_object_foreach((json_t *)v, key, field) {
+        int k;
+
+        for (k = 0; keys[k] && strcmp(keys[k], key) != 0; k++)
+            ;
+        if (keys[k] == NULL) {
+            snprintf(errbuf, errlen, "%s: %s: unknown key \"%s\"", path, what, key);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* topics: [{name, attributes: {}, tags: {}, subscriptions: [{protocol, endpoint,
+ * attributes: {}}]}]. Values are checked by the SNS operations when applied. */
+static bool
+topics_are_valid(const json_t *list, const char *path, char *errbuf, size_t errlen)
+{
+    static const char *const tkeys[] = { "name", "attributes", "tags", "subscriptions", NULL };
+    static const char *const skeys[] = { "protocol", "endpoint", "attributes", NULL };
+    char what[96];
+    const json_t *t, *s, *subs;
+    size_t i, j;
+
+    if (!json_is_array(list)) {
+        snprintf(errbuf, errlen, "%s: topics must be a list", path);
+        return false;
+    }
+    json_array_foreach(list, i, t) {
+        snprintf(what, sizeof(what), "topics[%zu]", i);
+        if (!json_is_object(t) || !json_is_string(json_object_get(t, "name"))) {
+            snprintf(errbuf, errlen, "%s: %s needs a name", path, what);
+            return false;
+        }
+        if (!keys_are_known(t, tkeys, path, what, errbuf, errlen))
+            return false;
+        if ((json_object_get(t, "attributes") && !json_is_object(json_object_get(t, "attributes")))
+            || (json_object_get(t, "tags") && !json_is_object(json_object_get(t, "tags")))) {
+            snprintf(errbuf, errlen, "%s: %s: attributes and tags must be mappings", path, what);
+            return false;
+        }
+        subs = json_object_get(t, "subscriptions");
+        if (subs && !json_is_array(subs)) {
+            snprintf(errbuf, errlen, "%s: %s: subscriptions must be a list", path, what);
+            return false;
+        }
+        json_array_foreach(subs, j, s) {
+            snprintf(what, sizeof(what), "topics[%zu].subscriptions[%zu]", i, j);
+            if (!json_is_object(s) || !json_is_string(json_object_get(s, "protocol")) ||
+                !json_is_string(json_object_get(s, "endpoint"))) {
+                snprintf(errbuf, errlen, "%s: %s needs a protocol and an endpoint", path, what);
+                return false;
+            }
+            if (!keys_are_known(s, skeys, path, what, errbuf, errlen))
+                return false;
+            if (json_object_get(s, "attributes") &&
+                !json_is_object(json_object_get(s, "attributes"))) {
+                snprintf(errbuf, errlen, "%s: %s: attributes must be a mapping", path, what);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
 static int
 take_str(json_t *doc, const char *key, char **dst, char *errbuf, size_t errlen)
 {
@@ -218,8 +293,8 @@ int
 sl_config_load(sl_config_t *c, const char *path, char *errbuf, size_t errlen)
 {
     static const char *const known[] = {
-        "listen", "store", "region", "account", "advertise_url", "log_level", "queues",
-        "functions", "triggers", NULL,
+        "listen", "store", "region", "account", "advertise_url", "log_level", "sns_ca_file",
+        "queues", "topics", "functions", "triggers", NULL,
     };
     json_t *doc = sl_yaml_load(path, errbuf, errlen), *v, *q, *field;
     const char *key;
@@ -251,7 +326,8 @@ sl_config_load(sl_config_t *c, const char *path, char *errbuf, size_t errlen)
         take_str(doc, "region", &c->region, errbuf, errlen) ||
         take_str(doc, "account", &c->account, errbuf, errlen) ||
         take_str(doc, "advertise_url", &c->advertise_url, errbuf, errlen) ||
-        take_str(doc, "log_level", &c->log_level, errbuf, errlen))
+        take_str(doc, "log_level", &c->log_level, errbuf, errlen) ||
+        take_str(doc, "sns_ca_file", &c->sns_ca_file, errbuf, errlen))
         goto out;
     q = json_object_get(doc, "queues");
     if (q != NULL) {
@@ -274,6 +350,12 @@ sl_config_load(sl_config_t *c, const char *path, char *errbuf, size_t errlen)
         }
         json_decref(c->queues);
         c->queues = json_incref(json_object_get(doc, "queues"));
+    }
+    if ((q = json_object_get(doc, "topics")) != NULL) {
+        if (!topics_are_valid(q, path, errbuf, errlen))
+            goto out;
+        json_decref(c->topics);
+        c->topics = json_incref(q);
     }
     for (int k = 0; k < 2; k++) {
         const char *list = k == 0 ? "functions" : "triggers";

@@ -14,7 +14,10 @@ typedef struct sl_config {
     char *account;          /* "000000000000" */
     char *advertise_url;    /* NULL = from each request's Host */
     char *log_level;        /* "info" */
+    char *sns_ca_file;      /* extra CA certificates for https subscribers; NULL = none */
     json_t *queues;         /* array of {name, attributes, tags}, or NULL */
+    json_t *topics;         /* array of {name, attributes, tags, subscriptions: [{protocol,
+                             * endpoint, attributes}]}, or NULL */
     json_t *functions;      /* array of function documents (registry.h), or NULL */
     json_t *triggers;       /* array of trigger documents, or NULL */
 } sl_config_t;

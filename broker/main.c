@@ -33,14 +33,17 @@ static const char usage[] =
     "  --listen HOST:PORT     where to listen (SLUICE_LISTEN; default 127.0.0.1:9324)\n"
     "  --store URL            memory (default), or redis://[:PASSWORD@]HOST:PORT[/DB][?prefix=P]\n"
     "                         for a durable store shared by several brokers (SLUICE_STORE)\n"
-    "  --config FILE          sluice.yaml: settings, and queues, functions and triggers to\n"
-    "                         create at start (SLUICE_CONFIG; docs/config.md)\n"
+    "  --config FILE          sluice.yaml: settings, and queues, topics, functions and\n"
+    "                         triggers to create at start (SLUICE_CONFIG; docs/config.md)\n"
     "  --region NAME          region in ARNs (SLUICE_REGION; default us-east-1)\n"
     "  --account ID           12-digit account in URLs and ARNs (SLUICE_ACCOUNT;\n"
     "                         default 000000000000)\n"
     "  --advertise-url URL    base of the queue URLs handed out, e.g. http://sluice:9324\n"
     "                         (SLUICE_ADVERTISE_URL; default: http:// + the request's Host)\n"
     "  --log-level LEVEL      debug, info, warn, error (SLUICE_LOG_LEVEL; default info)\n"
+    "  --sns-ca-file PATH     CA certificates (PEM) that https topic subscribers' certificates\n"
+    "                         may chain to, besides the system trust store\n"
+    "                         (SLUICE_SNS_CA_FILE; default: the system store only)\n"
     "  -h, --help             this text\n"
     "  --version              print the version\n"
     "\n"
@@ -152,6 +155,7 @@ main(int argc, char **argv)
         { "account", required_argument, NULL, 'a' },
         { "advertise-url", required_argument, NULL, 'u' },
         { "log-level", required_argument, NULL, 'L' },
+        { "sns-ca-file", required_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -204,10 +208,12 @@ main(int argc, char **argv)
     env_override(&cfg.account, "SLUICE_ACCOUNT");
     env_override(&cfg.advertise_url, "SLUICE_ADVERTISE_URL");
     env_override(&cfg.log_level, "SLUICE_LOG_LEVEL");
+    env_override(&cfg.sns_ca_file, "SLUICE_SNS_CA_FILE");
     for (int i = 0; i < nflags; i++) {
         char **dst = flags[i].opt == 'l' ? &cfg.listen : flags[i].opt == 's' ? &cfg.store
                    : flags[i].opt == 'r' ? &cfg.region : flags[i].opt == 'a' ? &cfg.account
-                   : flags[i].opt == 'u' ? &cfg.advertise_url : &cfg.log_level;
+                   : flags[i].opt == 'u' ? &cfg.advertise_url
+                   : flags[i].opt == 'T' ? &cfg.sns_ca_file : &cfg.log_level;
 
         sl_free(*dst);
         *dst = sl_strdup(flags[i].val);
@@ -252,6 +258,12 @@ main(int argc, char **argv)
         char base_url[300];
 
         app.fanout = sl_fanout_create(app.base, app.store, app.registry, &fo);
+        if (cfg.sns_ca_file && *cfg.sns_ca_file &&
+            sl_fanout_set_ca_file(app.fanout, cfg.sns_ca_file, err, sizeof(err)) != SL_OK) {
+            fprintf(stderr, "sluiced: --sns-ca-file: %s\n", err);
+            app.exit_code = 2;
+            goto out;
+        }
         if (cfg.advertise_url && *cfg.advertise_url)
             snprintf(base_url, sizeof(base_url), "%s", cfg.advertise_url);
         else
@@ -261,8 +273,8 @@ main(int argc, char **argv)
         sl_http_set_sns(app.http, app.sns);
         sl_fanout_load(app.fanout, on_topics_loaded, &app);
     }
-    app.apply = sl_apply_start(app.base, app.sqs, app.registry, cfg.queues, cfg.functions,
-                               cfg.triggers, on_applied, &app);
+    app.apply = sl_apply_start(app.base, app.sqs, app.sns, app.registry, cfg.queues,
+                               cfg.topics, cfg.functions, cfg.triggers, on_applied, &app);
     sigint_ev = evsignal_new(app.base, SIGINT, on_signal, &app);
     sigterm_ev = evsignal_new(app.base, SIGTERM, on_signal, &app);
     event_add(sigint_ev, NULL);

@@ -26,7 +26,8 @@ PKGS=(
     build-essential cmake pkg-config clang libclang-rt-14-dev
     libevent-dev libhiredis-dev libmsgpack-dev librdkafka-dev libjansson-dev
     libyaml-dev libssl-dev libcmocka-dev uuid-dev
-    awscli python3 python3-boto3 python3-yaml curl redis-server ca-certificates
+    awscli python3 python3-boto3 python3-yaml python3-cryptography curl redis-server
+    ca-certificates
     g++ make autoconf automake libtool unzip libcurl4-openssl-dev python3-dev
 )
 # Node.js may come from elsewhere (nodesource ships npm inside its nodejs);

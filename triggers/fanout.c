@@ -77,6 +77,7 @@ struct sl_fanout {
     int64_t last_reload_ms;
     char version_seen[SL_MSG_ID_LEN + 3];   /* the store's SNS version the cache reflects */
     struct evdns_base *dns;     /* made when an HTTP endpoint names a host */
+    sl_sns_http_client_t *http; /* kept-alive connections and the TLS context */
     sl_sns_signer_t *signer;
     pend_t pending;             /* list head */
     void (*load_done)(void *arg, int status);
@@ -925,7 +926,7 @@ deliver(job_t *j, const char *sub_id)
         return;
     case SL_SUB_HTTP:
     case SL_SUB_HTTPS:
-        j->http = sl__sns_http_post(f->base, dns_for(f, j->sub.endpoint), &j->sub, &j->dv,
+        j->http = sl__sns_http_post(f->http, dns_for(f, j->sub.endpoint), &j->sub, &j->dv,
                                     on_http_done, j);
         return;
     }
@@ -1227,10 +1228,17 @@ sl_fanout_create(struct event_base *base, sl_store_t *store, sl_registry_t *regi
         snprintf(cn, sizeof(cn), "sns.%s.sluice.local", f->region);
         f->signer = sl__sns_signer_create(base, cn);
     }
+    f->http = sl__sns_http_client_create(base);
     f->pending.prev = f->pending.next = &f->pending;
     f->tick = evtimer_new(base, on_tick, f);
     f->kick = event_new(base, -1, 0, on_kick, f);
     return f;
+}
+
+int
+sl_fanout_set_ca_file(sl_fanout_t *f, const char *path, char *err, size_t errlen)
+{
+    return sl__sns_http_client_set_ca_file(f->http, path, err, errlen);
 }
 
 const char *
@@ -1273,6 +1281,7 @@ sl_fanout_destroy(sl_fanout_t *f)
     sl__strmap_deinit(&f->inflight);
     event_free(f->tick);
     event_free(f->kick);
+    sl__sns_http_client_destroy(f->http);
     if (f->dns)
         evdns_base_free(f->dns, 0);
     sl__sns_signer_destroy(f->signer);

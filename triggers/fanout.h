@@ -52,6 +52,10 @@ void sl_fanout_destroy(sl_fanout_t *f);
  * UnsubscribeURL and SubscribeURL. Copied. */
 void sl_fanout_set_base_url(sl_fanout_t *f, const char *url);
 const char *sl_fanout_base_url(const sl_fanout_t *f);
+/* https deliveries trust the CA certificates (PEM) in path besides the system's
+ * trust store, and the TLS context is made now rather than at the first https
+ * delivery. Returns SL_OK, or SL_EINVAL with err when path cannot be loaded. */
+int sl_fanout_set_ca_file(sl_fanout_t *f, const char *path, char *err, size_t errlen);
 /* Loads topics and subscriptions from the store and starts the worker; done
  * runs once, later, with SL_OK or the store's error (the worker starts anyway
  * and the periodic reload retries). */

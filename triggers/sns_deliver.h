@@ -75,17 +75,31 @@ const char *sl__sns_send_err_text(int err);
 /* epoch ms -> "2024-01-01T00:00:00.000Z" into out[25]. */
 void sl__sns_iso_time(int64_t ms, char out[25]);
 
-/* ---- HTTP (sns_http.c) ---- */
+/* ---- HTTP and HTTPS (sns_http.c) ---- */
 
+/* What deliveries share: a pool of kept-alive connections and the TLS context. */
+typedef struct sl_sns_http_client sl_sns_http_client_t;
 typedef struct sl_sns_http sl_sns_http_t;
 /* code NULL: delivered (2xx-4xx but 429). Else a failure: permanent ones are
- * not retried (bad URL, https without TLS support). */
+ * not retried (not an http or https URL); TLSError is a certificate that did not
+ * verify or another TLS failure, ConnectionError no answer, HttpError a 5xx or 429. */
 typedef void (*sl_sns_http_cb)(void *arg, const char *code, const char *why, bool permanent);
 
+/* New client on base (borrowed). Caller destroys, after cancelling every post. */
+sl_sns_http_client_t *sl__sns_http_client_create(struct event_base *base);
+/* Trusts the CA certificates (PEM) in path besides the system's, and makes the
+ * TLS context now (otherwise the first https delivery makes it). path NULL or "":
+ * the system's only. Returns SL_OK, or SL_EINVAL with err when path cannot be
+ * loaded (https deliveries then make a context without it). */
+int sl__sns_http_client_set_ca_file(sl_sns_http_client_t *c, const char *path, char *err,
+                                    size_t errlen);
+void sl__sns_http_client_destroy(sl_sns_http_client_t *c);  /* NULL is a no-op */
+
 /* POSTs dv to s's endpoint with SNS's headers; cb runs once, later, unless the
- * post is cancelled first. dns may be NULL (only numeric hosts and localhost
- * then resolve). Never NULL. */
-sl_sns_http_t *sl__sns_http_post(struct event_base *base, struct evdns_base *dns,
+ * post is cancelled first. dv is borrowed until then (a request that found its
+ * kept-alive connection closed is sent once more). dns may be NULL (only numeric
+ * hosts and localhost then resolve). Never NULL. */
+sl_sns_http_t *sl__sns_http_post(sl_sns_http_client_t *c, struct evdns_base *dns,
                                  const sl_sub_spec_t *s, const sl_sns_delivery_t *dv,
                                  sl_sns_http_cb cb, void *arg);
 void sl__sns_http_cancel(sl_sns_http_t *h);     /* NULL is a no-op; cb never runs */

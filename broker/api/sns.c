@@ -1735,6 +1735,14 @@ run(sl_sns_call_t *c)
     const char *name;
     bool sub;
 
+    /* Until the cache holds what the store has, answers from it would be wrong
+     * (an empty ListTopics) and writes would duplicate (Subscribe finds no
+     * existing subscription). The fanout's periodic reload ends this. */
+    if (!sl_fanout_is_loaded(c->svc->fanout)) {
+        fail(c, &E_UNAVAILABLE, "The store is unavailable; try again. (topics and "
+             "subscriptions are not loaded yet)");
+        return NULL;
+    }
     if (!c->refetched && missing(c, &name, &sub)) {
         c->refetched = true;
         c->refetch_sub = sub;

@@ -16,7 +16,9 @@ typedef struct sl_sns sl_sns_t;
 typedef struct sl_sns_call sl_sns_call_t;
 
 /* New service over store and fanout (both borrowed). Calls made before the
- * fanout has loaded wait for sl_sns_ready. Caller destroys. */
+ * fanout's first load wait for sl_sns_ready; after it, calls made while the
+ * fanout has not yet loaded (the store was down at start) answer 503
+ * ServiceUnavailable. Caller destroys. */
 sl_sns_t *sl_sns_create(sl_store_t *store, sl_fanout_t *fanout);
 /* The fanout has loaded: run the calls that waited. */
 void sl_sns_ready(sl_sns_t *svc);

@@ -315,12 +315,13 @@ def query_error(data):
     return (err.findtext("Type"), err.findtext("Code"), err.findtext("Message"))
 
 
-def main(module):
-    """Run `module`'s unittest cases against one broker; argv: BUILD_DIR [REPO_DIR]."""
+def main(module, extra_args=()):
+    """Run `module`'s unittest cases against one broker started with extra_args;
+    argv: BUILD_DIR [REPO_DIR]."""
     # The conformance runs (tests/conformance/README.md) set SLUICE_IT_STORE=redis:
     # the same tests then run against a private redis-server.
     build_dir, redis = setup(redis=os.environ.get("SLUICE_IT_STORE") == "redis")
-    extra = ["--store", redis.url] if redis else []
+    extra = (["--store", redis.url] if redis else []) + list(extra_args)
     broker = Broker(build_dir, extra)
     module.REDIS = redis
     try:

@@ -7,8 +7,12 @@
 - Two sluiced on one Redis, each with several receivers polling one queue while
   messages are being sent through both, never hand the same message out twice
   within its visibility timeout, and every acknowledged message is handed out.
-- A sluiced started before its Redis applies its sluice.yaml queues, functions and
-  triggers once Redis comes up (it retries instead of exiting).
+- A sluiced started before its Redis applies its sluice.yaml queues, topics,
+  subscriptions, functions and triggers once Redis comes up (it retries instead of
+  exiting).
+- A sluiced that could not load the topics at start answers SNS calls 503 until it
+  has, rather than from an empty cache: a Subscribe for a subscription already in
+  the store answers that one instead of making a second.
 
 Usage: test_redis_faults.py BUILD_DIR [REPO_DIR]; exits 77 (skipped) without
 redis-server. Every loop is bounded by a deadline; nothing is timed as a pass
@@ -27,6 +31,7 @@ from redis_server import RedisServer  # noqa: E402
 
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
+from botocore.exceptions import ClientError  # noqa: E402
 
 BUILD = None
 REDIS = None
@@ -35,6 +40,13 @@ RUN = os.getpid()
 
 def store_url(prefix, redis=None):
     return "%s/0?prefix=%s" % ((redis or REDIS).url, prefix)
+
+
+def sns_client(b, attempts=1):
+    return boto3.session.Session().client(
+        "sns", endpoint_url=b.endpoint, region_name="us-east-1",
+        config=Config(retries={"max_attempts": attempts, "mode": "standard"},
+                      connect_timeout=2, read_timeout=20))
 
 
 def sqs(b, attempts=1):
@@ -240,6 +252,12 @@ class RedisFaults(unittest.TestCase):
                     "      VisibilityTimeout: 7\n"
                     "      RedrivePolicy: '{\"deadLetterTargetArn\":"
                     "\"arn:aws:sqs:us-east-1:000000000000:late-dlq\",\"maxReceiveCount\":\"2\"}'\n"
+                    "topics:\n"
+                    "  - name: late-topic\n"
+                    "    subscriptions:\n"
+                    "      - protocol: sqs\n"
+                    "        endpoint: late-dlq\n"
+                    "        attributes: {RawMessageDelivery: true}\n"
                     "functions:\n"
                     "  - name: late-fn\n"
                     "    kind: http\n"
@@ -276,6 +294,15 @@ class RedisFaults(unittest.TestCase):
                                            AttributeNames=["All"])["Attributes"]
             self.assertEqual(attrs["VisibilityTimeout"], "7")
             self.assertIn("late-dlq", attrs["RedrivePolicy"])
+            # The topic and its subscription came after the queues.
+            sns = sns_client(k, attempts=3)
+            topic = "arn:aws:sns:us-east-1:000000000000:late-topic"
+            subs = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+            self.assertEqual([s["Endpoint"] for s in subs],
+                             ["arn:aws:sqs:us-east-1:000000000000:late-dlq"])
+            sns.publish(TopicArn=topic, Message="late news")
+            got = drain(c, k.queue_url("late-dlq"), 30)
+            self.assertEqual(list(got), ["late news"])
             with open(k.log_path, errors="replace") as f:
                 self.assertIn("config waits for the store", f.read())
         finally:
@@ -283,6 +310,52 @@ class RedisFaults(unittest.TestCase):
             late.cleanup()
             self.assertEqual(k.problems(), [])
             k.cleanup(keep=False)
+
+
+    def test_sns_answers_503_until_topics_are_loaded(self):
+        prefix = store_url("unloaded%d:" % RUN)
+        a = broker.Broker(BUILD, ["--store", prefix]).start()
+        try:
+            sns = sns_client(a)
+            topic = sns.create_topic(Name="held")["TopicArn"]
+            sqs(a).create_queue(QueueName="held-q")
+            endpoint = "arn:aws:sqs:us-east-1:000000000000:held-q"
+            first = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=endpoint,
+                                  ReturnSubscriptionArn=True)["SubscriptionArn"]
+        finally:
+            a.stop()
+            a.cleanup(keep=False)
+        # A broker that starts while Redis does not answer cannot load the topics.
+        REDIS.pause()
+        try:
+            b = broker.Broker(BUILD, ["--store", prefix + "&timeout=300"]).start()
+            broker.wait_until(lambda: "topics not loaded" in open(b.log_path,
+                                                                  errors="replace").read(),
+                              30, "the failed load")
+        finally:
+            REDIS.resume()
+        try:
+            sns = sns_client(b)
+            unavailable = []
+
+            def subscribe():
+                try:
+                    return sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=endpoint,
+                                         ReturnSubscriptionArn=True)["SubscriptionArn"]
+                except ClientError as e:
+                    self.assertEqual(e.response["ResponseMetadata"]["HTTPStatusCode"], 503)
+                    unavailable.append(e)
+                    time.sleep(0.2)
+                    return None
+
+            # Until its periodic reload, the broker answers 503; then the existing one.
+            self.assertEqual(broker.wait_until(subscribe, 30, "the subscription"), first)
+            subs = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+            self.assertEqual([s["SubscriptionArn"] for s in subs], [first])
+        finally:
+            b.stop()
+            self.assertEqual(b.problems(), [])
+            b.cleanup(keep=False)
 
 
 def main():

@@ -87,6 +87,7 @@ test_defaults(void **state)
     assert_string_equal(c.account, "000000000000");
     assert_null(c.advertise_url);
     assert_string_equal(c.log_level, "info");
+    assert_null(c.sns_ca_file);
     assert_null(c.queues);
     sl_config_deinit(&c);
     assert_null(c.listen);                      /* deinit clears */
@@ -108,7 +109,8 @@ test_all_settings(void **state)
                                "region: eu-west-1\n"
                                "account: '123456789012'\n"
                                "advertise_url: http://sqs.local:4599\n"
-                               "log_level: debug\n",
+                               "log_level: debug\n"
+                               "sns_ca_file: /etc/sluice/ca.pem\n",
                                err, sizeof(err)),
                      SL_OK);
     assert_string_equal(c.listen, "0.0.0.0:4599");
@@ -117,6 +119,7 @@ test_all_settings(void **state)
     assert_string_equal(c.account, "123456789012");
     assert_string_equal(c.advertise_url, "http://sqs.local:4599");
     assert_string_equal(c.log_level, "debug");
+    assert_string_equal(c.sns_ca_file, "/etc/sluice/ca.pem");
     assert_null(c.queues);
     /* A second file changes only what it names. */
     assert_int_equal(load_text(&c, "region: ap-south-1\naccount: 000000000001\n", err,
@@ -194,6 +197,66 @@ test_queues_with_attributes_and_tags(void **state)
     assert_int_equal(load_text(&c, "queues: [{name: only}]\n", err, sizeof(err)), SL_OK);
     assert_int_equal(json_array_size(c.queues), 1);
     sl_config_deinit(&c);
+}
+
+static void
+test_topics_with_subscriptions(void **state)
+{
+    sl_config_t c;
+    char err[512];
+    const json_t *t0, *sub;
+
+    (void)state;
+    sl_config_init(&c);
+    assert_int_equal(load_text(&c,
+                               "topics:\n"
+                               "  - name: orders\n"
+                               "    attributes: {DisplayName: Orders}\n"
+                               "    tags: {team: shop}\n"
+                               "    subscriptions:\n"
+                               "      - protocol: sqs\n"
+                               "        endpoint: big-orders\n"
+                               "        attributes:\n"
+                               "          RawMessageDelivery: true\n"
+                               "          FilterPolicy: {amount: [{numeric: ['>=', 100]}]}\n"
+                               "      - {protocol: https, endpoint: 'https://h.example/x'}\n"
+                               "  - name: bare.fifo\n"
+                               "    attributes: {FifoTopic: 'true'}\n",
+                               err, sizeof(err)),
+                     SL_OK);
+    assert_int_equal(json_array_size(c.topics), 2);
+    t0 = json_array_get(c.topics, 0);
+    assert_string_equal(json_string_value(json_object_get(t0, "name")), "orders");
+    assert_int_equal(json_array_size(json_object_get(t0, "subscriptions")), 2);
+    sub = json_array_get(json_object_get(t0, "subscriptions"), 0);
+    assert_string_equal(json_string_value(json_object_get(sub, "endpoint")), "big-orders");
+    /* Kept as YAML typed them; apply turns them into SNS's strings. */
+    assert_true(json_is_true(json_object_get(json_object_get(sub, "attributes"),
+                                             "RawMessageDelivery")));
+    assert_true(json_is_object(json_object_get(json_object_get(sub, "attributes"),
+                                               "FilterPolicy")));
+    assert_null(json_object_get(json_array_get(c.topics, 1), "subscriptions"));
+    sl_config_deinit(&c);
+}
+
+static void
+test_topic_shapes_rejected(void **state)
+{
+    (void)state;
+    assert_load_fails("topics: orders\n", "topics", "list");
+    assert_load_fails("topics:\n  - attributes: {}\n", "topics[0]", "name");
+    assert_load_fails("topics:\n  - name: a\n  - name: b\n    atributes: {}\n", "topics[1]",
+                      "atributes");
+    assert_load_fails("topics:\n  - name: a\n    tags: [x]\n", "topics[0]", "mappings");
+    assert_load_fails("topics:\n  - name: a\n    subscriptions: {protocol: sqs}\n", "topics[0]",
+                      "list");
+    assert_load_fails("topics:\n  - name: a\n    subscriptions:\n      - protocol: sqs\n",
+                      "topics[0].subscriptions[0]", "endpoint");
+    assert_load_fails("topics:\n  - name: a\n    subscriptions:\n      - protocol: sqs\n"
+                      "        endpoint: q\n        filter: x\n", "subscriptions[0]", "filter");
+    assert_load_fails("topics:\n  - name: a\n    subscriptions:\n      - protocol: sqs\n"
+                      "        endpoint: q\n        attributes: x\n", "subscriptions[0]",
+                      "mapping");
 }
 
 static void
@@ -391,6 +454,8 @@ main(void)
         cmocka_unit_test(test_all_settings),
         cmocka_unit_test(test_empty_file_keeps_defaults),
         cmocka_unit_test(test_queues_with_attributes_and_tags),
+        cmocka_unit_test(test_topics_with_subscriptions),
+        cmocka_unit_test(test_topic_shapes_rejected),
         cmocka_unit_test(test_unknown_keys_rejected),
         cmocka_unit_test(test_BUG_every_queue_entry_is_checked),
         cmocka_unit_test(test_value_shapes_rejected),
