@@ -298,7 +298,7 @@ for i in $(seq 1 "$RUNS"); do
     [ "$n" = "$MESSAGES" ] || die "ceiling send stored $n messages, not $MESSAGES"
 
     "${R[@]}" config resetstat >/dev/null
-    rps=$(rb EVALSHA "${SHA[receive]}" 0 "$PREFIX" "$CQ" "$BATCH" 60)
+    rps=$(rb EVALSHA "${SHA[receive]}" 0 "$PREFIX" "$CQ" 60 "$BATCH")
     C_RECV+=("$(calc "$rps * $BATCH")")
     U_RECV+=("$(cmdstat evalsha usec_per_call)")
     n=$("${R[@]}" zcard "${PREFIX}q:$CQ:inf")

@@ -1827,6 +1827,170 @@ test_destroy_with_pending(void **state)
     assert_true(redis_start());
 }
 
+/* EVALSHA + EVAL calls Redis has run so far (INFO commandstats), or -1. */
+static long
+script_calls(void)
+{
+    char cmd[128], line[256];
+    long total = 0, v;
+    bool answered = false;
+    FILE *f;
+
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d INFO commandstats 2>/dev/null", srv.port);
+    if ((f = popen(cmd, "r")) == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        answered = answered || strncmp(line, "# Commandstats", 14) == 0;
+        if (sscanf(line, "cmdstat_evalsha:calls=%ld", &v) == 1 ||
+            sscanf(line, "cmdstat_eval:calls=%ld", &v) == 1)
+            total += v;
+    }
+    pclose(f);
+    return answered ? total : -1;
+}
+
+static void
+wait_all(waiter_t *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        wait_done(&w[i]);
+}
+
+/* Receives and deletes asked for in one pass of the loop go to Redis as one script
+ * call, and each caller gets what separate calls one after another would give. */
+static void
+test_merged_receive_delete(void **state)
+{
+    sl_store_t *s = open_store();
+    msg_spec_t sp[25];
+    char bodies[25][8];
+    sl_recv_opts_t o10 = { 10, 30 }, o3 = { 3, 30 }, o60 = { 10, 60 };
+    waiter_t w, r[4], d[3];
+    long calls;
+    int next = 0;
+
+    (void)state;
+    if (script_calls() < 0)
+        skip();
+    create_std(s, "mr", 30);
+    for (int i = 0; i < 25; i++) {
+        snprintf(bodies[i], sizeof(bodies[i]), "m%d", i);
+        sp[i] = (msg_spec_t){ bodies[i], NULL, NULL, false, -1, NULL };
+    }
+    send_specs(s, "mr", sp, 25, &w);
+    waiter_reset(&w);
+    memset(r, 0, sizeof(r));
+    calls = script_calls();
+    SUBMIT(sl_store_receive(s, "mr", &o10, cb_recv, &r[0]));
+    SUBMIT(sl_store_receive(s, "mr", &o3, cb_recv, &r[1]));
+    SUBMIT(sl_store_receive(s, "mr", &o10, cb_recv, &r[2]));
+    SUBMIT(sl_store_receive(s, "mr", &o60, cb_recv, &r[3]));   /* other visibility */
+    wait_all(r, 4);
+    assert_int_equal(script_calls() - calls, 2);
+    assert_int_equal(r[0].n, 10);
+    assert_int_equal(r[1].n, 3);
+    assert_int_equal(r[2].n, 10);
+    assert_int_equal(r[3].n, 2);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(r[i].status, SL_OK);
+        for (size_t j = 0; j < r[i].n; j++)
+            assert_string_equal(r[i].msgs[j].body, bodies[next++]);
+    }
+    assert_counts(s, "mr", 0, 25, 0);
+    {
+        const char *d0[10], *d1[5], *d2[11];
+
+        for (int j = 0; j < 10; j++)
+            d0[j] = r[0].msgs[j].receipt;
+        for (int j = 0; j < 3; j++)
+            d1[j] = r[1].msgs[j].receipt;
+        d1[3] = "garbage";
+        d1[4] = r[0].msgs[0].receipt;           /* deleted by the batch before */
+        for (int j = 0; j < 10; j++)
+            d2[j] = r[2].msgs[j].receipt;
+        d2[10] = r[2].msgs[0].receipt;          /* twice in one batch */
+        memset(d, 0, sizeof(d));
+        calls = script_calls();
+        SUBMIT(sl_store_delete_batch(s, "mr", d0, 10, cb_batch, &d[0]));
+        SUBMIT(sl_store_delete_batch(s, "mr", d1, 5, cb_batch, &d[1]));
+        SUBMIT(sl_store_delete_batch(s, "mr", d2, 11, cb_batch, &d[2]));
+        wait_all(d, 3);
+        assert_int_equal(script_calls() - calls, 1);
+    }
+    assert_int_equal(d[0].n, 10);
+    for (int j = 0; j < 10; j++)
+        assert_int_equal(d[0].rcs[j], SL_OK);
+    assert_int_equal(d[1].n, 5);
+    assert_int_equal(d[1].rcs[0], SL_OK);
+    assert_int_equal(d[1].rcs[2], SL_OK);
+    assert_int_equal(d[1].rcs[3], SL_EPROTO);
+    assert_int_equal(d[1].rcs[4], SL_ENOTFOUND);
+    assert_int_equal(d[2].n, 11);
+    assert_int_equal(d[2].rcs[9], SL_OK);
+    assert_int_equal(d[2].rcs[10], SL_ENOTFOUND);
+    assert_counts(s, "mr", 0, 2, 0);
+    for (int i = 0; i < 3; i++)
+        waiter_reset(&d[i]);
+    /* No such queue: every merged caller hears it. */
+    SUBMIT(sl_store_receive(s, "nope", &o10, cb_recv, &d[0]));
+    SUBMIT(sl_store_receive(s, "nope", &o10, cb_recv, &d[1]));
+    wait_all(d, 2);
+    assert_int_equal(d[0].status, SL_ENOTFOUND);
+    assert_int_equal(d[1].status, SL_ENOTFOUND);
+    for (int i = 0; i < 4; i++)
+        waiter_reset(&r[i]);
+    for (int i = 0; i < 2; i++)
+        waiter_reset(&d[i]);
+    sl_store_destroy(s);
+}
+
+/* Merged FIFO receives: a group is never split between two receivers, and a delete
+ * asked for before a receive runs before it (it unlocks the group the receive
+ * then takes from). */
+static void
+test_merged_fifo_in_order(void **state)
+{
+    sl_store_t *s = open_store();
+    sl_queue_cfg_t c = std_cfg();
+    sl_recv_opts_t o2 = { 2, 30 }, o10 = { 10, 30 };
+    waiter_t r[3], d = { 0 };
+    const char *rc[2];
+
+    (void)state;
+    c.fifo = true;
+    assert_int_equal(create(s, "mf.fifo", &c), SL_OK);
+    sl_queue_cfg_deinit(&c);
+    send_fifo(s, "mf.fifo", "a1", "A", "a1");
+    send_fifo(s, "mf.fifo", "a2", "A", "a2");
+    send_fifo(s, "mf.fifo", "a3", "A", "a3");
+    send_fifo(s, "mf.fifo", "b1", "B", "b1");
+    send_fifo(s, "mf.fifo", "b2", "B", "b2");
+    memset(r, 0, sizeof(r));
+    SUBMIT(sl_store_receive(s, "mf.fifo", &o2, cb_recv, &r[0]));
+    SUBMIT(sl_store_receive(s, "mf.fifo", &o2, cb_recv, &r[1]));
+    wait_all(r, 2);
+    assert_int_equal(r[0].n, 2);
+    assert_string_equal(r[0].msgs[0].body, "a1");
+    assert_string_equal(r[0].msgs[1].body, "a2");
+    assert_int_equal(r[1].n, 2);                /* not a3: group A is in flight */
+    assert_string_equal(r[1].msgs[0].body, "b1");
+    assert_string_equal(r[1].msgs[1].body, "b2");
+    rc[0] = r[0].msgs[0].receipt;
+    rc[1] = r[0].msgs[1].receipt;
+    SUBMIT(sl_store_delete_batch(s, "mf.fifo", rc, 2, cb_batch, &d));
+    SUBMIT(sl_store_receive(s, "mf.fifo", &o10, cb_recv, &r[2]));
+    wait_done(&d);
+    wait_done(&r[2]);
+    assert_int_equal(d.rcs[0], SL_OK);
+    assert_int_equal(d.rcs[1], SL_OK);
+    assert_int_equal(r[2].n, 1);
+    assert_string_equal(r[2].msgs[0].body, "a3");
+    for (int i = 0; i < 3; i++)
+        waiter_reset(&r[i]);
+    waiter_reset(&d);
+    sl_store_destroy(s);
+}
+
 typedef struct destroyer {
     sl_store_t *s;
     int calls;
@@ -1863,6 +2027,36 @@ test_destroy_inside_callback(void **state)
     assert_int_equal(other.calls, 0);
 }
 
+/* Destroyed with a merged receive still held (never sent), then from inside the
+ * first callback of a merged call: no other callback runs. */
+static void
+test_destroy_with_merged(void **state)
+{
+    destroyer_t d = { NULL, 0 };
+    waiter_t other[2];
+    sl_recv_opts_t o = { 1, 30 };
+    sl_store_t *s = open_store();
+
+    (void)state;
+    memset(other, 0, sizeof(other));
+    create_std(s, "dm", 30);
+    SUBMIT(sl_store_receive(s, "dm", &o, cb_recv, &other[0]));
+    SUBMIT(sl_store_receive(s, "dm", &o, cb_recv, &other[1]));
+    sl_store_destroy(s);
+    run_for(100);
+    assert_int_equal(other[0].calls, 0);
+    assert_int_equal(other[1].calls, 0);
+    d.s = open_store();
+    create_std(d.s, "dm", 30);
+    send_body(d.s, "dm", "x");
+    send_body(d.s, "dm", "y");
+    SUBMIT(sl_store_receive(d.s, "dm", &o, cb_destroy_store, &d));
+    SUBMIT(sl_store_receive(d.s, "dm", &o, cb_recv, &other[0]));    /* merged with it */
+    run_for(200);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(other[0].calls, 0);
+}
+
 int
 main(void)
 {
@@ -1890,6 +2084,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_script_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_with_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_inside_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_merged_receive_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_merged_fifo_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_with_merged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_frozen_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_down_and_back, setup, teardown),
     };
