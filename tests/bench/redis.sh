@@ -6,7 +6,8 @@
 #   1. starts a private redis-server on a free port (no persistence: --save '',
 #      --appendonly no, a temporary --dir) and sluiced on it;
 #   2. end to end, $RUNS times: sluice-bench send (phase 1), then receive + delete
-#      (phase 2), the same sizes, batches and connections as run.sh, each phase
+#      (phase 2), the same sizes and batches as run.sh but 16 connections each
+#      way (as many requests in flight as the ceiling's -c 4 -P 4), each phase
 #      with INFO commandstats and the CPU time of sluiced and redis-server read
 #      before and after;
 #   3. the ceiling, $RUNS times, on the same redis-server with sluiced stopped:
@@ -38,7 +39,7 @@
 #
 # usage: tests/bench/redis.sh [--no-build] [--help]
 # environment: BUILD_DIR (default ./build-rel, configured Release), RUNS (3),
-#   MESSAGES (200000), SIZE (256), BATCH (10), CONNECTIONS (4), RECEIVERS (4),
+#   MESSAGES (200000), SIZE (256), BATCH (10), CONNECTIONS (16), RECEIVERS (16),
 #   RB_CLIENTS (4) and RB_PIPELINE (4): redis-benchmark's -c and -P,
 #   RESULTS_DIR (default $BUILD_DIR/bench-results).
 set -euo pipefail
@@ -49,8 +50,9 @@ RUNS=${RUNS:-3}
 MESSAGES=${MESSAGES:-200000}
 SIZE=${SIZE:-256}
 BATCH=${BATCH:-10}
-CONNECTIONS=${CONNECTIONS:-4}
-RECEIVERS=${RECEIVERS:-4}
+# 16 requests in flight each way, as the ceiling has (redis-benchmark -c 4 -P 4)
+CONNECTIONS=${CONNECTIONS:-16}
+RECEIVERS=${RECEIVERS:-16}
 RB_CLIENTS=${RB_CLIENTS:-4}
 RB_PIPELINE=${RB_PIPELINE:-4}
 RESULTS_DIR=${RESULTS_DIR:-$BUILD_DIR/bench-results}
@@ -218,7 +220,7 @@ $(calc "($(cpu_ticks "$SLUICED_PID") - $s0) / $TICK") \
 $(calc "($(cpu_ticks "$REDIS_PID") - $r0) / $TICK")" >"$out.stats"
 }
 
-E_SEND=() E_RECV=() E_ALL=() E_PER10=() E_ERR=0 E_SCPU=() E_RCPU=() E_USEND=() E_URECV=()
+E_SEND=() E_RECV=() E_ALL=() E_PER10=() E_MPC=() E_ERR=0 E_SCPU=() E_RCPU=() E_USEND=() E_URECV=()
 for i in $(seq 1 "$RUNS"); do
     say "end to end: run $i of $RUNS"
     q=bench-$STAMP-$i
@@ -235,6 +237,7 @@ for i in $(seq 1 "$RUNS"); do
     if [ -n "$ssec" ] && [ -n "$rsec" ] && [ "$deleted" -gt 0 ]; then
         E_ALL+=("$(calc "$deleted / ($ssec + $rsec)")")
         E_PER10+=("$(calc "($c1 + $c2) * $BATCH / $deleted")")
+        E_MPC+=("$(calc "2 * $deleted / $c2")")   # receive and delete: messages per call
         E_SCPU+=("$(calc "($s1 + $s2) * 1e6 / $deleted")")
         E_RCPU+=("$(calc "($r1 + $r2) * 1e6 / $deleted")")
         E_USEND+=("$(calc "$u1 / $c1")")
@@ -362,6 +365,7 @@ Load average before / after: $LOAD_BEFORE / $(cut -d' ' -f1-3 /proc/loadavg).
 | receive + delete, msg/s | $(fmt_int "$e_recv") | $(fmt_int "$c_recv") | $(ratio "$e_recv" "$c_recv") | | |
 | send + receive + delete, msg/s | $(fmt_int "$e_all") | $(fmt_int "$c_all") | $(ratio "$e_all" "$c_all") | ≥ 30,000; ≥ 0.40 | $(meets "$e_all" ">=" 30000); $(meets "$(ratio "$e_all" "$c_all")" ">=" 0.40) |
 | EVALSHA + EVAL per $BATCH messages | $(printf "%.2f" "${per10:-0}") | 3 | | ≤ 4 | $(meets "$per10" "<=" 4) |
+| messages per receive or delete script call | $(us "$(median "${E_MPC[@]}")") | $BATCH | | | |
 | Redis µs per send / receive / delete script | $(us "$(median "${E_USEND[@]}")") / $(us "$(median "${E_URECV[@]}")") ¹ | $(us "$(median "${U_SEND[@]}")") / $(us "$(median "${U_RECV[@]}")") / $(us "$(median "${U_DEL[@]}")") | | | |
 | CPU µs per message, sluiced / redis-server ² | $(us "$(median "${E_SCPU[@]}")") / $(us "$(median "${E_RCPU[@]}")") | — / $(us "$(median "${C_RCPU[@]}")") | $(ratio "$(median "${C_RCPU[@]}")" "$(median "${E_RCPU[@]}")") | | |
 | errors, all runs | $E_ERR | 0 | | 0 | |
