@@ -87,6 +87,8 @@ typedef struct rop {
     char (*ids)[SL_MSG_ID_LEN + 1]; /* send: the ids given */
     int *rcs;                       /* delete, change visibility: pre-judged receipts */
     uint64_t (*rv)[3];              /* delete: the receipts split (uid, key, serial) */
+    sl_resp_t args;                 /* send: n, then the messages' arguments */
+    bool has_args;
     uint32_t max;                   /* receive: messages wanted */
     watch_t *w;                     /* receive */
     uint64_t gen;                   /* receive: w->gen at submission */
@@ -145,6 +147,8 @@ rop_free(rop_t *o)
     sl_free(o->ids);
     sl_free(o->rcs);
     sl_free(o->rv);
+    if (o->has_args)
+        sl__resp_deinit(&o->args);
     sl_free(o->extra);
     sl_free(o->name);
     sl_free(o);
@@ -162,7 +166,8 @@ script_begin(rstore_t *rs, sl_resp_t *r, sl_rscript_t s, const char *name, size_
 }
 
 static void merge_flush(rstore_t *rs);
-static void merge_add(rstore_t *rs, sl_rscript_t script, rop_t *o, int32_t vis, size_t items);
+static void merge_add(rstore_t *rs, sl_rscript_t script, rop_t *o, int32_t vis, size_t items,
+                      size_t bytes);
 
 /* Submits a command. A receive or delete held for merging goes first, so Redis
  * runs the scripts in the order they were asked for. */
@@ -753,35 +758,31 @@ static const sl_send_err_t send_errs[] = {
     SL_SEND_DELAY_ON_FIFO, SL_SEND_NOT_FIFO_FIELD,
 };
 
+/* Hands one batch of sends its results: its batch status and 3 * o->n entries of r
+ * from element first on (or status when it is not SL_OK). The caller frees o. */
 static void
-on_sent(void *arg, int status, redisReply *r)
+deliver_sent(rop_t *o, int status, const redisReply *r, size_t first)
 {
-    rop_t *o = arg;
-    rstore_t *rs = o->rs;
     sl_store_send_cb cb = (sl_store_send_cb)o->cb;
     sl_send_result_t *res = NULL;
-    long long pub = 0;
+    long long bst;
 
-    if (status == SL_RCONN_CANCELLED) {
-        rop_free(o);
-        return;
-    }
-    enter(rs);
-    status = reply_status(o, "send", status, r);
-    if (status == SL_OK && (!is_array(r, 2 + 3 * o->n) || !r_int(r, 1, &pub))) {
+    if (status == SL_OK && (!r_int(r, first, &bst) || (bst != 0 && bst != 2))) {
         malformed(o, "send");
         status = SL_EBACKEND;
     }
+    if (status == SL_OK && bst == 2)
+        status = SL_EFULL;
     if (status == SL_OK) {
         res = sl_calloc(o->n ? o->n : 1, sizeof(*res));
         for (size_t i = 0; i < o->n && status == SL_OK; i++) {
+            size_t e = first + 1 + 3 * i;
             long long err, seq;
-            const char *first;
+            const char *fid;
             size_t flen;
 
-            if (!r_int(r, 2 + 3 * i, &err) || !r_int(r, 3 + 3 * i, &seq) ||
-                !r_str(r, 4 + 3 * i, &first, &flen) || err < 0 ||
-                err >= (long long)(sizeof(send_errs) / sizeof(send_errs[0])) ||
+            if (!r_int(r, e, &err) || !r_int(r, e + 1, &seq) || !r_str(r, e + 2, &fid, &flen) ||
+                err < 0 || err >= (long long)(sizeof(send_errs) / sizeof(send_errs[0])) ||
                 flen > SL_MSG_ID_LEN) {
                 malformed(o, "send");
                 status = SL_EBACKEND;
@@ -790,7 +791,7 @@ on_sent(void *arg, int status, redisReply *r)
             res[i].err = send_errs[err];
             res[i].seq = seq > 0 ? (uint64_t)seq : 0;
             if (err == 0 && flen > 0)
-                memcpy(res[i].id, first, flen);     /* a duplicate: the first's id */
+                memcpy(res[i].id, fid, flen);       /* a duplicate: the first's id */
             else if (err == 0)
                 memcpy(res[i].id, o->ids[i], sizeof(res[i].id));
         }
@@ -799,11 +800,7 @@ on_sent(void *arg, int status, redisReply *r)
         cb(o->arg, SL_OK, res, o->n);
     else
         cb(o->arg, status, NULL, 0);
-    if (status == SL_OK && pub)
-        published(rs, o->name);
     sl_free(res);
-    rop_free(o);
-    leave(rs);
 }
 
 static int
@@ -812,13 +809,14 @@ r_send(sl_store_t *s, const char *queue, const sl_msg_in_t *msgs, size_t n, sl_s
 {
     rstore_t *rs = (rstore_t *)s;
     rop_t *o = rop_new(rs, (void *)cb, arg, queue);
-    sl_resp_t r;
+    sl_resp_t *r = &o->args;
     sl_buf_t b;
 
     o->n = n;
     o->ids = sl_malloc((n ? n : 1) * sizeof(*o->ids));
-    script_begin(rs, &r, SL_RS_SEND, queue, 1 + 7 * n);
-    sl__resp_i64(&r, (int64_t)n);
+    sl__resp_init(r, 1 + 7 * n);
+    o->has_args = true;
+    sl__resp_i64(r, (int64_t)n);
     sl_buf_init(&b);
     for (size_t i = 0; i < n; i++) {
         const sl_msg_in_t *m = &msgs[i];
@@ -828,16 +826,16 @@ r_send(sl_store_t *s, const char *queue, const sl_msg_in_t *msgs, size_t n, sl_s
         memcpy(o->ids[i], m->id, sizeof(o->ids[i]));
         b.len = 0;
         sl_codec_pack_msg(&b, m);
-        sl__resp_arg(&r, b.p, b.len);
-        sl__resp_str(&r, m->id);
-        sl__resp_i64(&r, (int64_t)sl_msg_in_size(m));
-        sl__resp_i64(&r, flags);
-        sl__resp_str(&r, m->group_id ? m->group_id : "");
-        sl__resp_str(&r, m->dedup_id ? m->dedup_id : "");
-        sl__resp_i64(&r, m->delay_s < 0 ? -1 : m->delay_s);
+        sl__resp_arg(r, b.p, b.len);
+        sl__resp_str(r, m->id);
+        sl__resp_i64(r, (int64_t)sl_msg_in_size(m));
+        sl__resp_i64(r, flags);
+        sl__resp_str(r, m->group_id ? m->group_id : "");
+        sl__resp_str(r, m->dedup_id ? m->dedup_id : "");
+        sl__resp_i64(r, m->delay_s < 0 ? -1 : m->delay_s);
     }
     sl_buf_deinit(&b);
-    submit(rs, &r, on_sent, o);
+    merge_add(rs, SL_RS_SEND, o, 0, n, r->b.len);
     return SL_OK;
 }
 
@@ -980,7 +978,8 @@ r_receive(sl_store_t *s, const char *queue, const sl_recv_opts_t *opts, sl_store
     o->w->receiving++;
     o->gen = o->w->gen;
     o->max = opts->max ? opts->max : 1;
-    merge_add(rs, SL_RS_RECEIVE, o, opts->visibility_s < 0 ? -1 : opts->visibility_s, o->max);
+    merge_add(rs, SL_RS_RECEIVE, o, opts->visibility_s < 0 ? -1 : opts->visibility_s, o->max,
+              0);
     if (rs->wake_at == 0)
         arm_wake(rs);               /* starts the watch sweeps */
     return SL_OK;
@@ -1103,7 +1102,7 @@ r_delete_batch(sl_store_t *s, const char *queue, const char *const *receipts, si
 {
     rstore_t *rs = (rstore_t *)s;
 
-    merge_add(rs, SL_RS_DELETE, batch_new(rs, queue, receipts, NULL, n, cb, arg), 0, n);
+    merge_add(rs, SL_RS_DELETE, batch_new(rs, queue, receipts, NULL, n, cb, arg), 0, n, 0);
     return SL_OK;
 }
 
@@ -1128,20 +1127,21 @@ r_change_visibility(sl_store_t *s, const char *queue, const sl_vis_change_t *v, 
 }
 
 /* ---- Merging ----
- * Clients of one queue tend to ask together: several connections' ReceiveMessage
- * or DeleteMessageBatch are read in the same pass of the loop. A script call has a
- * fixed cost in Redis several times a message's (EVALSHA, the prelude's TIME and
- * queue lookup, the promotion and retention sweeps; callgrind: ~170k instructions
- * a call, against ~35k a message), so receives of one queue with the same
- * visibility, and deletes of one queue, asked for one after another are held until
- * the pass ends (an event made active, which libevent runs in the same pass) and
- * sent as one call. Only neighbours merge: any other command flushes the held one
- * first, so Redis runs the scripts in the order they were asked for, and the
- * receive script serves each merged receiver in turn, so the result is what
- * separate calls back to back would give. */
+ * Clients of one queue tend to ask together: several connections' SendMessageBatch,
+ * ReceiveMessage or DeleteMessageBatch are read in the same pass of the loop. A
+ * script call has a fixed cost in Redis several times a message's (EVALSHA, the
+ * prelude's TIME and queue lookup, the promotion and retention sweeps; callgrind:
+ * ~170k instructions a call, against ~35k a message), so sends of one queue,
+ * receives of one queue with the same visibility, and deletes of one queue, asked
+ * for one after another are held until the pass ends (an event made active, which
+ * libevent runs in the same pass) and sent as one call. Only neighbours merge: any
+ * other command flushes the held one first, so Redis runs the scripts in the order
+ * they were asked for, and the scripts serve each merged request in turn, so the
+ * result is what separate calls back to back would give. */
 
 #define MERGE_MAX_OPS 64            /* requests in one call */
-#define MERGE_MAX_ITEMS 256         /* messages asked for, or receipts, in one call */
+#define MERGE_MAX_ITEMS 256         /* messages sent or asked for, or receipts, in one call */
+#define MERGE_MAX_BYTES (1 << 20)   /* sends: arguments in one call (a script blocks Redis) */
 
 typedef struct merge {
     rstore_t *rs;
@@ -1151,6 +1151,7 @@ typedef struct merge {
     rop_t *ops[MERGE_MAX_OPS];
     size_t n;
     size_t items;
+    size_t bytes;                   /* sends: RESP of their arguments */
 } merge_t;
 
 static void
@@ -1236,6 +1237,30 @@ on_merged_delete(merge_t *m, int status, const redisReply *r)
 }
 
 static void
+on_merged_send(merge_t *m, int status, const redisReply *r)
+{
+    long long pub = 0;
+    size_t first = 2;
+
+    if (status == SL_OK && (!is_array(r, 2 + m->n + 3 * m->items) || !r_int(r, 1, &pub))) {
+        malformed(m->ops[0], "send");
+        status = SL_EBACKEND;
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        rop_t *o = m->ops[i];
+        size_t n = o->n;
+
+        m->ops[i] = NULL;
+        if (!m->rs->closing)
+            deliver_sent(o, status, r, first);
+        rop_free(o);
+        first += 1 + 3 * n;
+    }
+    if (status == SL_OK && pub)
+        published(m->rs, m->name);
+}
+
+static void
 on_merged(void *arg, int status, redisReply *r)
 {
     merge_t *m = arg;
@@ -1246,9 +1271,10 @@ on_merged(void *arg, int status, redisReply *r)
         return;
     }
     enter(rs);
-    status = reply_status(m->ops[0], m->script == SL_RS_RECEIVE ? "receive" : "batch", status,
-                          r);
-    if (m->script == SL_RS_RECEIVE)
+    status = reply_status(m->ops[0], sl__rscript_name(m->script), status, r);
+    if (m->script == SL_RS_SEND)
+        on_merged_send(m, status, r);
+    else if (m->script == SL_RS_RECEIVE)
         on_merged_receive(m, status, r);
     else
         on_merged_delete(m, status, r);
@@ -1266,7 +1292,15 @@ merge_flush(rstore_t *rs)
     if (m == NULL)
         return;
     rs->open = NULL;
-    if (m->script == SL_RS_RECEIVE) {
+    if (m->script == SL_RS_SEND) {
+        size_t nargs = 0;
+
+        for (size_t i = 0; i < m->n; i++)
+            nargs += m->ops[i]->args.argc;
+        script_begin(rs, &r, SL_RS_SEND, m->name, nargs);
+        for (size_t i = 0; i < m->n; i++)
+            sl__resp_args_of(&r, &m->ops[i]->args);
+    } else if (m->script == SL_RS_RECEIVE) {
         script_begin(rs, &r, SL_RS_RECEIVE, m->name, 1 + m->n);
         sl__resp_i64(&r, m->vis);
         for (size_t i = 0; i < m->n; i++)
@@ -1295,15 +1329,18 @@ on_flush(evutil_socket_t fd, short what, void *arg)
     merge_flush(arg);
 }
 
-/* Holds o (a receive asking for items messages with visibility vis, or a delete
- * of items receipts) to go out with its neighbours; takes ownership of o. */
+/* Holds o (a send of items messages whose arguments take bytes, a receive asking
+ * for items messages with visibility vis, or a delete of items receipts) to go
+ * out with its neighbours; takes ownership of o. */
 static void
-merge_add(rstore_t *rs, sl_rscript_t script, rop_t *o, int32_t vis, size_t items)
+merge_add(rstore_t *rs, sl_rscript_t script, rop_t *o, int32_t vis, size_t items,
+          size_t bytes)
 {
     merge_t *m = rs->open;
 
     if (m != NULL && (m->script != script || strcmp(m->name, o->name) != 0 || m->vis != vis ||
-                      m->n == MERGE_MAX_OPS || m->items + items > MERGE_MAX_ITEMS))
+                      m->n == MERGE_MAX_OPS || m->items + items > MERGE_MAX_ITEMS ||
+                      m->bytes + bytes > MERGE_MAX_BYTES))
         merge_flush(rs);
     if ((m = rs->open) == NULL) {
         m = sl_calloc(1, sizeof(*m));
@@ -1316,6 +1353,7 @@ merge_add(rstore_t *rs, sl_rscript_t script, rop_t *o, int32_t vis, size_t items
     }
     m->ops[m->n++] = o;
     m->items += items;
+    m->bytes += bytes;
 }
 
 /* ---- Dead letters ----

@@ -584,9 +584,9 @@ fill_in(sl_msg_in_t *in, sl_msg_attr_t *attr, const msg_spec_t *sp)
     in->delay_s = sp->delay_s;
 }
 
-/* Sends n specs in one batch; fills w. */
+/* Submits a send of n specs in one batch; w is filled when it is done. */
 static void
-send_specs(sl_store_t *s, const char *q, const msg_spec_t *sp, size_t n, waiter_t *w)
+submit_specs(sl_store_t *s, const char *q, const msg_spec_t *sp, size_t n, waiter_t *w)
 {
     sl_msg_in_t in[MAXN];
     sl_msg_attr_t attrs[MAXN];
@@ -595,6 +595,13 @@ send_specs(sl_store_t *s, const char *q, const msg_spec_t *sp, size_t n, waiter_
     for (size_t i = 0; i < n; i++)
         fill_in(&in[i], &attrs[i], &sp[i]);
     SUBMIT(sl_store_send(s, q, in, n, cb_send, w));
+}
+
+/* Sends n specs in one batch; fills w. */
+static void
+send_specs(sl_store_t *s, const char *q, const msg_spec_t *sp, size_t n, waiter_t *w)
+{
+    submit_specs(s, q, sp, n, w);
     wait_done(w);
 }
 
@@ -1944,6 +1951,85 @@ test_merged_receive_delete(void **state)
     sl_store_destroy(s);
 }
 
+/* Sends asked for in one pass go as one script call; each batch is judged on its
+ * own (one over MaximumMessageSize fails alone) and FIFO deduplication sees the
+ * batches before it, as with separate calls. */
+static void
+test_merged_sends(void **state)
+{
+    sl_store_t *s = open_store();
+    sl_queue_cfg_t c = std_cfg();
+    char big[601];
+    msg_spec_t a[3] = {
+        { "a0", NULL, NULL, false, -1, NULL },
+        { "a1", NULL, NULL, false, -1, NULL },
+        { "a2", NULL, NULL, false, -1, "x" },
+    };
+    msg_spec_t b[2] = {
+        { big, NULL, NULL, false, -1, NULL },
+        { big, NULL, NULL, false, -1, NULL },
+    };
+    msg_spec_t cc[2] = {
+        { "c0", NULL, NULL, false, -1, NULL },
+        { "c1", NULL, NULL, false, 0, NULL },
+    };
+    msg_spec_t f[3] = {
+        { "f1", "g", "d", false, -1, NULL },
+        { "f1-again", "g", "d", false, -1, NULL },
+        { "f2", "g", "e", false, -1, NULL },
+    };
+    const char *want[5] = { "a0", "a1", "a2", "c0", "c1" };
+    waiter_t w[3], r;
+    long calls;
+
+    (void)state;
+    if (script_calls() < 0)
+        skip();
+    memset(big, 'b', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    c.max_size = 1024;
+    assert_int_equal(create(s, "ms", &c), SL_OK);
+    calls = script_calls();
+    submit_specs(s, "ms", a, 3, &w[0]);
+    submit_specs(s, "ms", b, 2, &w[1]);
+    submit_specs(s, "ms", cc, 2, &w[2]);
+    wait_all(w, 3);
+    assert_int_equal(script_calls() - calls, 1);
+    assert_int_equal(w[0].status, SL_OK);
+    assert_int_equal(w[0].n, 3);
+    assert_int_equal(w[1].status, SL_EFULL);
+    assert_int_equal(w[2].status, SL_OK);
+    assert_int_equal(w[2].n, 2);
+    for (int i = 0; i < 3; i++)
+        waiter_reset(&w[i]);
+    receive(s, "ms", 10, -1, &r);
+    assert_int_equal(r.n, 5);
+    for (int i = 0; i < 5; i++)
+        assert_string_equal(r.msgs[i].body, want[i]);
+    assert_string_equal(r.msgs[2].attr0, "x");
+    waiter_reset(&r);
+
+    c.fifo = true;
+    assert_int_equal(create(s, "ms.fifo", &c), SL_OK);
+    sl_queue_cfg_deinit(&c);
+    submit_specs(s, "ms.fifo", &f[0], 1, &w[0]);
+    submit_specs(s, "ms.fifo", &f[1], 1, &w[1]);
+    submit_specs(s, "ms.fifo", &f[2], 1, &w[2]);
+    wait_all(w, 3);
+    assert_int_equal(w[1].send[0].err, SL_SEND_OK);         /* a duplicate: the first's */
+    assert_string_equal(w[1].send[0].id, w[0].send[0].id);
+    assert_int_equal(w[1].send[0].seq, w[0].send[0].seq);
+    assert_true(w[2].send[0].seq > w[0].send[0].seq);
+    for (int i = 0; i < 3; i++)
+        waiter_reset(&w[i]);
+    receive(s, "ms.fifo", 10, -1, &r);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.msgs[0].body, "f1");
+    assert_string_equal(r.msgs[1].body, "f2");
+    waiter_reset(&r);
+    sl_store_destroy(s);
+}
+
 /* Merged FIFO receives: a group is never split between two receivers, and a delete
  * asked for before a receive runs before it (it unlocks the group the receive
  * then takes from). */
@@ -2085,6 +2171,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_destroy_with_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_inside_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merged_receive_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_merged_sends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merged_fifo_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_with_merged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_frozen_times_out, setup, teardown),
