@@ -404,10 +404,13 @@ on_sub_ready(void *arg, bool first)
 }
 
 /* The script says it published: when our subscriber is down the notification
- * will not come back to us, so deliver it here. */
+ * will not come back to us, so deliver it here. Called after the caller's
+ * callback, which may have destroyed the store (and its connection). */
 static void
 published(rstore_t *rs, const char *queue)
 {
+    if (rs->closing)
+        return;
     if (!sl__rconn_sub_is_ready(rs->conn))
         notify(rs, queue);
 }

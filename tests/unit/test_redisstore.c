@@ -2113,6 +2113,39 @@ test_destroy_inside_callback(void **state)
     assert_int_equal(other.calls, 0);
 }
 
+static void
+cb_send_destroy_store(void *arg, int status, const sl_send_result_t *res, size_t n)
+{
+    destroyer_t *d = arg;
+
+    (void)status;
+    (void)res;
+    (void)n;
+    assert_false(in_submit);
+    d->calls++;
+    sl_store_destroy(d->s);
+}
+
+/* A send to an empty queue publishes; its callback destroying the store must not
+ * leave the store looking at its connection afterwards (it used to, to decide
+ * whether to deliver the notification itself). */
+static void
+test_destroy_inside_publishing_send(void **state)
+{
+    destroyer_t d = { NULL, 0 };
+    sl_msg_in_t in;
+    sl_msg_attr_t attr;
+    msg_spec_t sp = { "x", NULL, NULL, false, -1, NULL };
+
+    (void)state;
+    d.s = open_store();
+    create_std(d.s, "dps", 30);
+    fill_in(&in, &attr, &sp);
+    SUBMIT(sl_store_send(d.s, "dps", &in, 1, cb_send_destroy_store, &d));
+    run_for(200);
+    assert_int_equal(d.calls, 1);
+}
+
 /* Destroyed with a merged receive still held (never sent), then from inside the
  * first callback of a merged call: no other callback runs. */
 static void
@@ -2174,6 +2207,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_merged_sends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merged_fifo_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_with_merged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_inside_publishing_send, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_frozen_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_down_and_back, setup, teardown),
     };
