@@ -5,7 +5,9 @@
  * deadlines, NOSCRIPT) and turns the script's reply into the interface's
  * results, which it lends to the caller's callback and frees afterwards. A
  * batch of sends, a receive and a batch of deletes are one round trip each,
- * and concurrent requests pipeline on the one command connection. Messages are
+ * concurrent requests pipeline on the one command connection, and neighbouring
+ * sends, receives or deletes of one queue asked for in the same pass of the
+ * loop are merged into one script call (see "Merging"). Messages are
  * stored as msgpack records (codec.c) beside a small delivery-state string that
  * scripts update in place, so a receive never re-encodes a body.
  *
@@ -71,7 +73,8 @@ typedef struct rstore {
     struct event *wake_timer;
     int64_t wake_at;                /* armed for; 0 = not armed */
     int64_t next_sweep;
-    struct merge *open;             /* receives or deletes held until the pass ends */
+    struct merge *open;             /* sends, receives or deletes held until the pass
+                                     * ends ("Merging"); NULL = none */
     struct event *flush_ev;         /* active while open is not NULL */
     int depth;                      /* our callbacks on the stack */
     bool closing;
@@ -169,8 +172,8 @@ static void merge_flush(rstore_t *rs);
 static void merge_add(rstore_t *rs, sl_rscript_t script, rop_t *o, int32_t vis, size_t items,
                       size_t bytes);
 
-/* Submits a command. A receive or delete held for merging goes first, so Redis
- * runs the scripts in the order they were asked for. */
+/* Submits a command. A call held for merging goes first, so Redis runs the
+ * scripts in the order they were asked for. */
 static void
 submit(rstore_t *rs, sl_resp_t *r, sl_rconn_reply_fn fn, void *arg)
 {
@@ -1134,7 +1137,7 @@ r_change_visibility(sl_store_t *s, const char *queue, const sl_vis_change_t *v, 
  * ReceiveMessage or DeleteMessageBatch are read in the same pass of the loop. A
  * script call has a fixed cost in Redis several times a message's (EVALSHA, the
  * prelude's TIME and queue lookup, the promotion and retention sweeps; callgrind:
- * ~170k instructions a call, against ~35k a message), so sends of one queue,
+ * ~170k instructions a call, against ~32k a message and script), so sends of one queue,
  * receives of one queue with the same visibility, and deletes of one queue, asked
  * for one after another are held until the pass ends (an event made active, which
  * libevent runs in the same pass) and sent as one call. Only neighbours merge: any

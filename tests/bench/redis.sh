@@ -9,12 +9,15 @@
 #      (phase 2), the same sizes and batches as run.sh but 16 connections each
 #      way (as many requests in flight as the ceiling's -c 4 -P 4), each phase
 #      with INFO commandstats and the CPU time of sluiced and redis-server read
-#      before and after;
+#      before and after; then, on a fresh queue, sluice-bench run --together
+#      (send, receive and delete at once, a steady pipeline), read the same way;
 #   3. the ceiling, $RUNS times, on the same redis-server with sluiced stopped:
 #      the broker's own send, receive and delete scripts (SCRIPT LOAD of the text
 #      `sluice-bench redis-script` prints from sluice_core, checked against the
 #      SHA sluiced calls), by EVALSHA with batches of $BATCH and the arguments
-#      sluiced passes:
+#      sluiced passes; once with one batch per call, and once with as many
+#      batches per call as sluiced's merged calls carried in step 2 (median,
+#      rounded), call counts rounded down to a multiple of -c x -P:
 #        send     redis-benchmark, $MESSAGES / $BATCH calls of $BATCH messages whose
 #                 records are as long as sluiced's for $SIZE-byte bodies (the script
 #                 stores records without reading them, so printable filler of the
@@ -27,9 +30,11 @@
 #                 exactly once (checked: the queue is empty after). redis-benchmark
 #                 repeats one fixed command, and deleting the same handles again
 #                 would take the cheap not-found path, so it cannot measure this.
-#   4. a Markdown summary: msg/s end to end (send, receive + delete, and all three
-#      for the same messages), the ceiling, their ratios, EVALSHA + EVAL calls per
-#      $BATCH messages sent, received and deleted, and µs of Redis per script.
+#   4. a Markdown summary: msg/s end to end (send, receive + delete, all three
+#      for the same messages one after the other, and all three at once), both
+#      ceilings, their ratios, EVALSHA + EVAL calls per $BATCH messages sent,
+#      received and deleted, messages per call, µs of Redis per script and CPU
+#      per message.
 #
 # CPU pinning (2 cores, 3 programs): Redis is the scarcest resource here, so
 # redis-server has core 1 to itself in both measurements; sluiced and the load
