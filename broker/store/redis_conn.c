@@ -265,6 +265,14 @@ sl__resp_i64(sl_resp_t *r, int64_t v)
 }
 
 void
+sl__resp_args_of(sl_resp_t *r, const sl_resp_t *p)
+{
+    sl_assert(p->added == p->argc && r->added + p->argc <= r->argc);
+    sl_buf_append(&r->b, p->b.p + p->hdr_end, p->b.len - p->hdr_end);
+    r->added += p->argc;
+}
+
+void
 sl__resp_script(sl_resp_t *r, sl_rscript_t s, size_t nargs)
 {
     sl__resp_init(r, 3 + nargs);

@@ -67,6 +67,9 @@ void sl__resp_script(sl_resp_t *r, sl_rscript_t s, size_t nargs);
 void sl__resp_arg(sl_resp_t *r, const void *p, size_t n);
 void sl__resp_str(sl_resp_t *r, const char *s);
 void sl__resp_i64(sl_resp_t *r, int64_t v);
+/* Appends the nargs arguments another command p holds (a command built with
+ * sl__resp_init(p, nargs), header excluded). */
+void sl__resp_args_of(sl_resp_t *r, const sl_resp_t *p);
 /* Writes v in decimal to out (no NUL; room for 20 digits, or for as many as v has);
  * returns the digits written (1..20). */
 size_t sl__dec_u64(char *out, uint64_t v);

@@ -206,6 +206,7 @@ typedef struct bench_opts {
     bool json;
     bool send_phase;            /* run phase 1 */
     bool receive_phase;         /* run phase 2 */
+    bool together;              /* phases 1 and 2 at the same time (a steady pipeline) */
 } bench_opts_t;
 
 void bench_opts_defaults(bench_opts_t *o);

@@ -65,6 +65,11 @@ static const char usage[] =
 "  --latency-duration S   length of phase 3 (default --duration, else 5)\n"
 "  --phases LIST          phases to run, e.g. 12, 2, 123 (default 12, plus 3 with\n"
 "                         --latency-rate; 3 alone implies --latency-rate 1000)\n"
+"  --together             run phases 1 and 2 at the same time, a steady pipeline:\n"
+"                         receivers long-poll (WaitTimeSeconds 1) from the start\n"
+"                         and stop once everything sent is received; both phases\n"
+"                         are timed from the common start, so receive msg_per_s\n"
+"                         is messages through send, receive and delete per second\n"
 "  --json                 print one JSON object with all figures instead of a table\n"
 "  --no-verify            skip MD5 and entry checks (needed against `ceiling`)\n"
 "  --verify-every N       check 1 response in N (default 16; 1 = all)\n"
@@ -72,7 +77,7 @@ static const char usage[] =
 "  --timeout S            abort the whole run after S seconds (default 600)\n"
 "  --request-timeout S    fail a request unanswered after S seconds (default 30)\n"
 "\n"
-"  JSON output: {endpoint, queue, size, batch, connections, receivers,\n"
+"  JSON output: {endpoint, queue, size, batch, connections, receivers, together,\n"
 "    send: {messages, requests, seconds, msg_per_s, req_per_s, client_cpu_pct,\n"
 "           latency_ms: {p50, p90, p99, max, mean, count}} | null,\n"
 "    receive: {received, deleted, receive_requests, delete_requests, empty_receives,\n"
@@ -188,7 +193,7 @@ enum {
     OPT_MESSAGES, OPT_DURATION, OPT_REQUESTS, OPT_LAT_RATE, OPT_LAT_DURATION, OPT_PHASES,
     OPT_CREATE, OPT_JSON, OPT_NO_VERIFY, OPT_VERIFY_EVERY, OPT_MAX_ERRORS, OPT_TIMEOUT,
     OPT_REQ_TIMEOUT, OPT_LISTEN, OPT_RECV_MSGS, OPT_TIMEOUT_MS, OPT_SINCE_US,
-    OPT_INTERVAL_US, OPT_EPOCH, OPT_RUNS, OPT_MS, OPT_HELP,
+    OPT_INTERVAL_US, OPT_EPOCH, OPT_RUNS, OPT_MS, OPT_TOGETHER, OPT_HELP,
 };
 
 static int
@@ -207,6 +212,7 @@ cmd_run(int argc, char **argv)
         { "latency-rate", required_argument, NULL, OPT_LAT_RATE },
         { "latency-duration", required_argument, NULL, OPT_LAT_DURATION },
         { "phases", required_argument, NULL, OPT_PHASES },
+        { "together", no_argument, NULL, OPT_TOGETHER },
         { "create", no_argument, NULL, OPT_CREATE },
         { "json", no_argument, NULL, OPT_JSON },
         { "no-verify", no_argument, NULL, OPT_NO_VERIFY },
@@ -275,6 +281,7 @@ cmd_run(int argc, char **argv)
             phases = optarg;
             break;
         case OPT_CREATE: o.create = true; break;
+        case OPT_TOGETHER: o.together = true; break;
         case OPT_JSON: o.json = true; break;
         case OPT_NO_VERIFY: o.verify_every = 0; break;
         case OPT_VERIFY_EVERY:
@@ -315,6 +322,10 @@ cmd_run(int argc, char **argv)
     }
     if (o.send_phase && o.messages == 0 && o.duration == 0) {
         fprintf(stderr, "sluice-bench run: --messages 0 needs --duration\n");
+        return 2;
+    }
+    if (o.together && (!o.send_phase || !o.receive_phase || o.requests)) {
+        fprintf(stderr, "sluice-bench run: --together needs phases 1 and 2, not --requests\n");
         return 2;
     }
     return bench_run(&o);

@@ -55,6 +55,7 @@ struct worker {
     uint64_t first_seq;             /* phase 1: sequence number of entry "0" */
     size_t n;                       /* entries in the pending batch request */
     int empties;                    /* empty receives in a row */
+    bool sender;                    /* --together: a phase 1 worker */
     bool done;
 };
 
@@ -85,6 +86,7 @@ struct run {
 
     /* the phase in progress */
     int active;                     /* workers not yet done */
+    int senders;                    /* --together: phase 1 workers not yet done */
     bool stopping;                  /* issue no new requests, let pending ones finish */
     bool aborted;                   /* loop broken: timeout, too many errors, SIGINT */
     char abort_reason[128];
@@ -370,6 +372,8 @@ worker_finish(worker_t *w)
     if (w->done)
         return;
     w->done = true;
+    if (w->sender)
+        w->r->senders--;
     if (--w->r->active == 0)
         event_base_loopbreak(w->r->base);
 }
@@ -626,7 +630,8 @@ on_receive(worker_t *w, int status, const char *body, size_t len)
     if (status > 0)
         bench_hist_add(&r->recv.rlat, now - w->conn.posted_ns);
     r->recv.rreq++;
-    r->recv.t.t_last = now;
+    if (!o->together)
+        r->recv.t.t_last = now;     /* together: the last delete ends the pipeline */
     if (!answer_read(r, w, status, body, len)) {
         recv_next(w);
         return;
@@ -635,7 +640,9 @@ on_receive(worker_t *w, int status, const char *body, size_t len)
     if (k == 0) {
         answer_done(a);
         r->recv.empty++;
-        if (++w->empties >= RECV_EMPTY_STOP && !o->requests)
+        if (o->together && r->senders > 0)
+            recv_next(w);           /* the queue ran dry while sending goes on */
+        else if (++w->empties >= RECV_EMPTY_STOP && !o->requests)
             worker_finish(w);
         else
             recv_next(w);
@@ -1068,6 +1075,7 @@ report_json(const run_t *r)
     json_object_set_new(root, "batch", json_integer(o->batch));
     json_object_set_new(root, "connections", json_integer(o->connections));
     json_object_set_new(root, "receivers", json_integer(o->receivers));
+    json_object_set_new(root, "together", json_boolean(o->together));
     if (r->send.ran) {
         double s = timing_secs(&r->send.t);
 
@@ -1258,14 +1266,50 @@ run_workers(run_t *r, int n, void (*start)(worker_t *w), double duration)
 }
 
 static void
+start_together(worker_t *w)
+{
+    if (w->sender)
+        send_next(w);
+    else
+        recv_next(w);
+}
+
+/* --together: senders and receivers on one loop from one start; receivers stop
+ * once they have received every message sent (when sending ended short, after
+ * empty answers once the senders are done). */
+static void
+run_together(run_t *r)
+{
+    const bench_opts_t *o = r->o;
+    int n = o->connections + o->receivers, i;
+    worker_t *ws = bench_calloc((size_t)n, sizeof(*ws));
+
+    for (i = 0; i < n; i++) {
+        worker_init(&ws[i], r);
+        ws[i].sender = i < o->connections;
+    }
+    r->send.ran = r->recv.ran = true;
+    r->senders = o->connections;
+    r->target = o->messages ? o->messages : UINT64_MAX;
+    timing_start(&r->send.t);
+    r->recv.t = r->send.t;
+    phase_run(r, ws, n, start_together, o->duration);
+    timing_stop(&r->send.t);
+    timing_stop(&r->recv.t);
+    for (i = 0; i < n; i++)
+        worker_deinit(&ws[i]);
+    bench_free(ws);
+}
+
+static void
 build_receive_bodies(run_t *r)
 {
     const bench_opts_t *o = r->o;
 
     bench_buf_adds(&r->recv_body, "{\"QueueUrl\":\"");
     bench_buf_add(&r->recv_body, r->url_json.p, r->url_json.len);
-    bench_buf_printf(&r->recv_body, "\",\"MaxNumberOfMessages\":%d,\"WaitTimeSeconds\":0,"
-                     "\"VisibilityTimeout\":60}", o->batch);
+    bench_buf_printf(&r->recv_body, "\",\"MaxNumberOfMessages\":%d,\"WaitTimeSeconds\":%d,"
+                     "\"VisibilityTimeout\":60}", o->batch, o->together ? LAT_WAIT_S : 0);
     bench_buf_adds(&r->poll_body, "{\"QueueUrl\":\"");
     bench_buf_add(&r->poll_body, r->url_json.p, r->url_json.len);
     bench_buf_printf(&r->poll_body, "\",\"MaxNumberOfMessages\":%d,\"WaitTimeSeconds\":%d,"
@@ -1351,13 +1395,15 @@ bench_run(const bench_opts_t *o)
         goto out_events;
     build_receive_bodies(r);
 
-    if (o->send_phase && !r->aborted) {
+    if (o->together && !r->aborted) {
+        run_together(r);
+    } else if (o->send_phase && !r->aborted) {
         r->send.ran = true;
         timing_start(&r->send.t);
         run_workers(r, o->connections, send_next, o->duration);
         timing_stop(&r->send.t);
     }
-    if (o->receive_phase && !r->aborted) {
+    if (o->receive_phase && !o->together && !r->aborted) {
         r->recv.ran = true;
         if (o->send_phase)
             r->target = r->send.sent;

@@ -584,9 +584,9 @@ fill_in(sl_msg_in_t *in, sl_msg_attr_t *attr, const msg_spec_t *sp)
     in->delay_s = sp->delay_s;
 }
 
-/* Sends n specs in one batch; fills w. */
+/* Submits a send of n specs in one batch; w is filled when it is done. */
 static void
-send_specs(sl_store_t *s, const char *q, const msg_spec_t *sp, size_t n, waiter_t *w)
+submit_specs(sl_store_t *s, const char *q, const msg_spec_t *sp, size_t n, waiter_t *w)
 {
     sl_msg_in_t in[MAXN];
     sl_msg_attr_t attrs[MAXN];
@@ -595,6 +595,13 @@ send_specs(sl_store_t *s, const char *q, const msg_spec_t *sp, size_t n, waiter_
     for (size_t i = 0; i < n; i++)
         fill_in(&in[i], &attrs[i], &sp[i]);
     SUBMIT(sl_store_send(s, q, in, n, cb_send, w));
+}
+
+/* Sends n specs in one batch; fills w. */
+static void
+send_specs(sl_store_t *s, const char *q, const msg_spec_t *sp, size_t n, waiter_t *w)
+{
+    submit_specs(s, q, sp, n, w);
     wait_done(w);
 }
 
@@ -1827,6 +1834,249 @@ test_destroy_with_pending(void **state)
     assert_true(redis_start());
 }
 
+/* EVALSHA + EVAL calls Redis has run so far (INFO commandstats), or -1. */
+static long
+script_calls(void)
+{
+    char cmd[128], line[256];
+    long total = 0, v;
+    bool answered = false;
+    FILE *f;
+
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d INFO commandstats 2>/dev/null", srv.port);
+    if ((f = popen(cmd, "r")) == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        answered = answered || strncmp(line, "# Commandstats", 14) == 0;
+        if (sscanf(line, "cmdstat_evalsha:calls=%ld", &v) == 1 ||
+            sscanf(line, "cmdstat_eval:calls=%ld", &v) == 1)
+            total += v;
+    }
+    pclose(f);
+    return answered ? total : -1;
+}
+
+static void
+wait_all(waiter_t *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        wait_done(&w[i]);
+}
+
+/* Receives and deletes asked for in one pass of the loop go to Redis as one script
+ * call, and each caller gets what separate calls one after another would give. */
+static void
+test_merged_receive_delete(void **state)
+{
+    sl_store_t *s = open_store();
+    msg_spec_t sp[25];
+    char bodies[25][8];
+    sl_recv_opts_t o10 = { 10, 30 }, o3 = { 3, 30 }, o60 = { 10, 60 };
+    waiter_t w, r[4], d[3];
+    long calls;
+    int next = 0;
+
+    (void)state;
+    if (script_calls() < 0)
+        skip();
+    create_std(s, "mr", 30);
+    for (int i = 0; i < 25; i++) {
+        snprintf(bodies[i], sizeof(bodies[i]), "m%d", i);
+        sp[i] = (msg_spec_t){ bodies[i], NULL, NULL, false, -1, NULL };
+    }
+    send_specs(s, "mr", sp, 25, &w);
+    waiter_reset(&w);
+    memset(r, 0, sizeof(r));
+    calls = script_calls();
+    SUBMIT(sl_store_receive(s, "mr", &o10, cb_recv, &r[0]));
+    SUBMIT(sl_store_receive(s, "mr", &o3, cb_recv, &r[1]));
+    SUBMIT(sl_store_receive(s, "mr", &o10, cb_recv, &r[2]));
+    SUBMIT(sl_store_receive(s, "mr", &o60, cb_recv, &r[3]));   /* other visibility */
+    wait_all(r, 4);
+    assert_int_equal(script_calls() - calls, 2);
+    assert_int_equal(r[0].n, 10);
+    assert_int_equal(r[1].n, 3);
+    assert_int_equal(r[2].n, 10);
+    assert_int_equal(r[3].n, 2);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(r[i].status, SL_OK);
+        for (size_t j = 0; j < r[i].n; j++)
+            assert_string_equal(r[i].msgs[j].body, bodies[next++]);
+    }
+    assert_counts(s, "mr", 0, 25, 0);
+    {
+        const char *d0[10], *d1[5], *d2[11];
+
+        for (int j = 0; j < 10; j++)
+            d0[j] = r[0].msgs[j].receipt;
+        for (int j = 0; j < 3; j++)
+            d1[j] = r[1].msgs[j].receipt;
+        d1[3] = "garbage";
+        d1[4] = r[0].msgs[0].receipt;           /* deleted by the batch before */
+        for (int j = 0; j < 10; j++)
+            d2[j] = r[2].msgs[j].receipt;
+        d2[10] = r[2].msgs[0].receipt;          /* twice in one batch */
+        memset(d, 0, sizeof(d));
+        calls = script_calls();
+        SUBMIT(sl_store_delete_batch(s, "mr", d0, 10, cb_batch, &d[0]));
+        SUBMIT(sl_store_delete_batch(s, "mr", d1, 5, cb_batch, &d[1]));
+        SUBMIT(sl_store_delete_batch(s, "mr", d2, 11, cb_batch, &d[2]));
+        wait_all(d, 3);
+        assert_int_equal(script_calls() - calls, 1);
+    }
+    assert_int_equal(d[0].n, 10);
+    for (int j = 0; j < 10; j++)
+        assert_int_equal(d[0].rcs[j], SL_OK);
+    assert_int_equal(d[1].n, 5);
+    assert_int_equal(d[1].rcs[0], SL_OK);
+    assert_int_equal(d[1].rcs[2], SL_OK);
+    assert_int_equal(d[1].rcs[3], SL_EPROTO);
+    assert_int_equal(d[1].rcs[4], SL_ENOTFOUND);
+    assert_int_equal(d[2].n, 11);
+    assert_int_equal(d[2].rcs[9], SL_OK);
+    assert_int_equal(d[2].rcs[10], SL_ENOTFOUND);
+    assert_counts(s, "mr", 0, 2, 0);
+    for (int i = 0; i < 3; i++)
+        waiter_reset(&d[i]);
+    /* No such queue: every merged caller hears it. */
+    SUBMIT(sl_store_receive(s, "nope", &o10, cb_recv, &d[0]));
+    SUBMIT(sl_store_receive(s, "nope", &o10, cb_recv, &d[1]));
+    wait_all(d, 2);
+    assert_int_equal(d[0].status, SL_ENOTFOUND);
+    assert_int_equal(d[1].status, SL_ENOTFOUND);
+    for (int i = 0; i < 4; i++)
+        waiter_reset(&r[i]);
+    for (int i = 0; i < 2; i++)
+        waiter_reset(&d[i]);
+    sl_store_destroy(s);
+}
+
+/* Sends asked for in one pass go as one script call; each batch is judged on its
+ * own (one over MaximumMessageSize fails alone) and FIFO deduplication sees the
+ * batches before it, as with separate calls. */
+static void
+test_merged_sends(void **state)
+{
+    sl_store_t *s = open_store();
+    sl_queue_cfg_t c = std_cfg();
+    char big[601];
+    msg_spec_t a[3] = {
+        { "a0", NULL, NULL, false, -1, NULL },
+        { "a1", NULL, NULL, false, -1, NULL },
+        { "a2", NULL, NULL, false, -1, "x" },
+    };
+    msg_spec_t b[2] = {
+        { big, NULL, NULL, false, -1, NULL },
+        { big, NULL, NULL, false, -1, NULL },
+    };
+    msg_spec_t cc[2] = {
+        { "c0", NULL, NULL, false, -1, NULL },
+        { "c1", NULL, NULL, false, 0, NULL },
+    };
+    msg_spec_t f[3] = {
+        { "f1", "g", "d", false, -1, NULL },
+        { "f1-again", "g", "d", false, -1, NULL },
+        { "f2", "g", "e", false, -1, NULL },
+    };
+    const char *want[5] = { "a0", "a1", "a2", "c0", "c1" };
+    waiter_t w[3], r;
+    long calls;
+
+    (void)state;
+    if (script_calls() < 0)
+        skip();
+    memset(big, 'b', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    c.max_size = 1024;
+    assert_int_equal(create(s, "ms", &c), SL_OK);
+    calls = script_calls();
+    submit_specs(s, "ms", a, 3, &w[0]);
+    submit_specs(s, "ms", b, 2, &w[1]);
+    submit_specs(s, "ms", cc, 2, &w[2]);
+    wait_all(w, 3);
+    assert_int_equal(script_calls() - calls, 1);
+    assert_int_equal(w[0].status, SL_OK);
+    assert_int_equal(w[0].n, 3);
+    assert_int_equal(w[1].status, SL_EFULL);
+    assert_int_equal(w[2].status, SL_OK);
+    assert_int_equal(w[2].n, 2);
+    for (int i = 0; i < 3; i++)
+        waiter_reset(&w[i]);
+    receive(s, "ms", 10, -1, &r);
+    assert_int_equal(r.n, 5);
+    for (int i = 0; i < 5; i++)
+        assert_string_equal(r.msgs[i].body, want[i]);
+    assert_string_equal(r.msgs[2].attr0, "x");
+    waiter_reset(&r);
+
+    c.fifo = true;
+    assert_int_equal(create(s, "ms.fifo", &c), SL_OK);
+    sl_queue_cfg_deinit(&c);
+    submit_specs(s, "ms.fifo", &f[0], 1, &w[0]);
+    submit_specs(s, "ms.fifo", &f[1], 1, &w[1]);
+    submit_specs(s, "ms.fifo", &f[2], 1, &w[2]);
+    wait_all(w, 3);
+    assert_int_equal(w[1].send[0].err, SL_SEND_OK);         /* a duplicate: the first's */
+    assert_string_equal(w[1].send[0].id, w[0].send[0].id);
+    assert_int_equal(w[1].send[0].seq, w[0].send[0].seq);
+    assert_true(w[2].send[0].seq > w[0].send[0].seq);
+    for (int i = 0; i < 3; i++)
+        waiter_reset(&w[i]);
+    receive(s, "ms.fifo", 10, -1, &r);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.msgs[0].body, "f1");
+    assert_string_equal(r.msgs[1].body, "f2");
+    waiter_reset(&r);
+    sl_store_destroy(s);
+}
+
+/* Merged FIFO receives: a group is never split between two receivers, and a delete
+ * asked for before a receive runs before it (it unlocks the group the receive
+ * then takes from). */
+static void
+test_merged_fifo_in_order(void **state)
+{
+    sl_store_t *s = open_store();
+    sl_queue_cfg_t c = std_cfg();
+    sl_recv_opts_t o2 = { 2, 30 }, o10 = { 10, 30 };
+    waiter_t r[3], d = { 0 };
+    const char *rc[2];
+
+    (void)state;
+    c.fifo = true;
+    assert_int_equal(create(s, "mf.fifo", &c), SL_OK);
+    sl_queue_cfg_deinit(&c);
+    send_fifo(s, "mf.fifo", "a1", "A", "a1");
+    send_fifo(s, "mf.fifo", "a2", "A", "a2");
+    send_fifo(s, "mf.fifo", "a3", "A", "a3");
+    send_fifo(s, "mf.fifo", "b1", "B", "b1");
+    send_fifo(s, "mf.fifo", "b2", "B", "b2");
+    memset(r, 0, sizeof(r));
+    SUBMIT(sl_store_receive(s, "mf.fifo", &o2, cb_recv, &r[0]));
+    SUBMIT(sl_store_receive(s, "mf.fifo", &o2, cb_recv, &r[1]));
+    wait_all(r, 2);
+    assert_int_equal(r[0].n, 2);
+    assert_string_equal(r[0].msgs[0].body, "a1");
+    assert_string_equal(r[0].msgs[1].body, "a2");
+    assert_int_equal(r[1].n, 2);                /* not a3: group A is in flight */
+    assert_string_equal(r[1].msgs[0].body, "b1");
+    assert_string_equal(r[1].msgs[1].body, "b2");
+    rc[0] = r[0].msgs[0].receipt;
+    rc[1] = r[0].msgs[1].receipt;
+    SUBMIT(sl_store_delete_batch(s, "mf.fifo", rc, 2, cb_batch, &d));
+    SUBMIT(sl_store_receive(s, "mf.fifo", &o10, cb_recv, &r[2]));
+    wait_done(&d);
+    wait_done(&r[2]);
+    assert_int_equal(d.rcs[0], SL_OK);
+    assert_int_equal(d.rcs[1], SL_OK);
+    assert_int_equal(r[2].n, 1);
+    assert_string_equal(r[2].msgs[0].body, "a3");
+    for (int i = 0; i < 3; i++)
+        waiter_reset(&r[i]);
+    waiter_reset(&d);
+    sl_store_destroy(s);
+}
+
 typedef struct destroyer {
     sl_store_t *s;
     int calls;
@@ -1863,6 +2113,69 @@ test_destroy_inside_callback(void **state)
     assert_int_equal(other.calls, 0);
 }
 
+static void
+cb_send_destroy_store(void *arg, int status, const sl_send_result_t *res, size_t n)
+{
+    destroyer_t *d = arg;
+
+    (void)status;
+    (void)res;
+    (void)n;
+    assert_false(in_submit);
+    d->calls++;
+    sl_store_destroy(d->s);
+}
+
+/* A send to an empty queue publishes; its callback destroying the store must not
+ * leave the store looking at its connection afterwards (it used to, to decide
+ * whether to deliver the notification itself). */
+static void
+test_destroy_inside_publishing_send(void **state)
+{
+    destroyer_t d = { NULL, 0 };
+    sl_msg_in_t in;
+    sl_msg_attr_t attr;
+    msg_spec_t sp = { "x", NULL, NULL, false, -1, NULL };
+
+    (void)state;
+    d.s = open_store();
+    create_std(d.s, "dps", 30);
+    fill_in(&in, &attr, &sp);
+    SUBMIT(sl_store_send(d.s, "dps", &in, 1, cb_send_destroy_store, &d));
+    run_for(200);
+    assert_int_equal(d.calls, 1);
+}
+
+/* Destroyed with a merged receive still held (never sent), then from inside the
+ * first callback of a merged call: no other callback runs. */
+static void
+test_destroy_with_merged(void **state)
+{
+    destroyer_t d = { NULL, 0 };
+    waiter_t other[2];
+    sl_recv_opts_t o = { 1, 30 };
+    sl_store_t *s = open_store();
+
+    (void)state;
+    memset(other, 0, sizeof(other));
+    create_std(s, "dm", 30);
+    SUBMIT(sl_store_receive(s, "dm", &o, cb_recv, &other[0]));
+    SUBMIT(sl_store_receive(s, "dm", &o, cb_recv, &other[1]));
+    sl_store_destroy(s);
+    run_for(100);
+    assert_int_equal(other[0].calls, 0);
+    assert_int_equal(other[1].calls, 0);
+    d.s = open_store();
+    create_std(d.s, "dm", 30);
+    send_body(d.s, "dm", "x");
+    send_body(d.s, "dm", "y");
+    SUBMIT(sl_store_receive(d.s, "dm", &o, cb_destroy_store, &d));
+    SUBMIT(sl_store_receive(d.s, "dm", &o, cb_recv, &other[0]));    /* merged with it */
+    run_for(200);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(other[0].calls, 0);
+}
+
 int
 main(void)
 {
@@ -1890,6 +2203,11 @@ main(void)
         cmocka_unit_test_setup_teardown(test_script_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_with_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_inside_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_merged_receive_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_merged_sends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_merged_fifo_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_with_merged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_inside_publishing_send, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_frozen_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_down_and_back, setup, teardown),
     };
