@@ -151,6 +151,16 @@ sl__sns_render(const sl_sns_ctx_t *cx, const sl_sub_spec_t *s, const json_t *rec
             return SL_EPROTO;
         }
     }
+    /* Raw deliveries carry neither envelope nor signature: skip both (an RSA
+     * signature costs more than the rest of the delivery together). */
+    dv->raw = !control && raw_attr != NULL && strcmp(raw_attr, "true") == 0 &&
+              (s->proto == SL_SUB_SQS || s->proto == SL_SUB_HTTP || s->proto == SL_SUB_HTTPS);
+    if (dv->raw) {
+        sig = NULL;
+        env = NULL;
+        dv->envelope = sl_strdup(msg);
+        goto body;
+    }
     sig = sl__sns_sign(cx->signer, dv->type, msg, id, subject, ts, dv->topic_arn, subscribe,
                        control ? s->token : NULL, sigv);
 
@@ -177,9 +187,8 @@ sl__sns_render(const sl_sns_ctx_t *cx, const sl_sub_spec_t *s, const json_t *rec
     if (!control && json_object_size(attrs))
         json_object_set(env, "MessageAttributes", (json_t *)attrs);
 
-    dv->raw = !control && raw_attr != NULL && strcmp(raw_attr, "true") == 0 &&
-              (s->proto == SL_SUB_SQS || s->proto == SL_SUB_HTTP || s->proto == SL_SUB_HTTPS);
-    dv->envelope = dv->raw ? sl_strdup(msg) : dump(env);
+    dv->envelope = dump(env);
+body:
     if (s->proto == SL_SUB_LAMBDA) {
         ev = json_object();
         rcd = json_object();

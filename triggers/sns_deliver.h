@@ -27,7 +27,7 @@ typedef struct sl_sns_ctx {
     const char *region;
     const char *account;
     const char *base_url;           /* "http://127.0.0.1:9324", no trailing slash */
-    const struct sl_sns_signer *signer;     /* NULL: placeholder signatures */
+    struct sl_sns_signer *signer;   /* NULL: placeholder signatures */
 } sl_sns_ctx_t;
 
 /* One rendered delivery; owns its strings. */
