@@ -95,6 +95,8 @@ struct sl_fanout {
     struct evdns_base *dns;     /* made when an HTTP endpoint names a host */
     sl_sns_signer_t *signer;
     pend_t pending;             /* list head */
+    struct group *free_groups;  /* batch sends kept for reuse (fan_out) */
+    size_t nfree_groups;
     void (*load_done)(void *arg, int status);
     void *load_arg;
     sl_fanout_stats_t stats;
@@ -719,6 +721,7 @@ send_direct(job_t *j, const sl_sub_spec_t *sub)
 typedef struct group {
     pend_t link;                        /* first: pend_new/pend_free */
     sl_fanout_t *f;
+    struct group *next_free;            /* on f->free_groups */
     char queue[SL_QUEUE_NAME_MAX + 1];
     size_t n, bytes;
     job_t *jobs[GROUP_MAX];             /* whose delivery each message is */
@@ -736,11 +739,49 @@ group_deinit(pend_t *p)
         sl__sns_delivery_deinit(&g->dv[i]);
 }
 
+/* Groups are big (10 rendered deliveries) and a claim makes one per queue per
+ * 10 publishes: keep a few for reuse rather than make the allocator find and
+ * clear ~8 KiB each time. */
+#define FREE_GROUPS_MAX 64
+
 static void
 group_free(group_t *g)
 {
+    sl_fanout_t *f = g->f;
+
     group_deinit(&g->link);
-    pend_free(g);
+    g->link.prev->next = g->link.next;          /* off the pending list */
+    g->link.next->prev = g->link.prev;
+    if (f->nfree_groups < FREE_GROUPS_MAX) {
+        g->next_free = f->free_groups;
+        f->free_groups = g;
+        f->nfree_groups++;
+    } else {
+        sl_free(g);
+    }
+}
+
+static group_t *
+group_new(sl_fanout_t *f, const char *queue)
+{
+    group_t *g = f->free_groups;
+
+    if (g != NULL) {
+        f->free_groups = g->next_free;
+        f->nfree_groups--;
+    } else {
+        g = sl_malloc(sizeof(*g));
+    }
+    /* on the pending list like pend_new, without clearing the slots */
+    g->link.next = f->pending.next;
+    g->link.prev = &f->pending;
+    f->pending.next->prev = &g->link;
+    f->pending.next = &g->link;
+    g->link.deinit = group_deinit;
+    g->f = f;
+    g->n = g->bytes = 0;
+    snprintf(g->queue, sizeof(g->queue), "%s", queue);
+    return g;
 }
 
 /* The slow path for one delivery: an entry of its own, which retries. */
@@ -817,10 +858,7 @@ gather(job_t *j, const sl_sub_spec_t *sub, sl_strmap_t *groups)
         g = NULL;
     }
     if (g == NULL) {
-        g = pend_new(f, sizeof(*g));
-        g->link.deinit = group_deinit;
-        g->f = f;
-        snprintf(g->queue, sizeof(g->queue), "%s", q);
+        g = group_new(f, q);
         sl__strmap_put(groups, g->queue, g);
     }
     g->dv[g->n] = dv;
@@ -832,6 +870,19 @@ gather(job_t *j, const sl_sub_spec_t *sub, sl_strmap_t *groups)
     g->n++;
     j->pending++;
     return true;
+}
+
+/* Frees the groups kept for reuse (destroy). */
+static void
+groups_free(sl_fanout_t *f)
+{
+    while (f->free_groups) {
+        struct group *g = f->free_groups;
+
+        f->free_groups = g->next_free;
+        sl_free(g);
+    }
+    f->nfree_groups = 0;
 }
 
 /* Sends every open group of groups and empties it. */
@@ -1423,6 +1474,7 @@ sl_fanout_destroy(sl_fanout_t *f)
         sl__sns_http_cancel(f->jobs->http);     /* its callback never runs */
         job_free(f->jobs);
     }
+    groups_free(f);
     while (sl__strmap_next(&f->topics, &pos, &k, &v))
         topic_free(v);
     pos = 0;

@@ -116,7 +116,7 @@ sl__sns_render(const sl_sns_ctx_t *cx, const sl_sub_spec_t *s, const json_t *rec
     const char *raw_attr = sl_kvlist_get(&s->attrs, "RawMessageDelivery");
     json_t *keep = NULL, *env, *ev, *rcd, *sns, *ma;
     const char *msg;
-    char ts[25], *unsub, *cert, *subscribe = NULL, *confirm_text = NULL, *sig;
+    char ts[25], *unsub = NULL, *cert = NULL, *subscribe = NULL, *confirm_text = NULL, *sig;
     size_t n;
 
     memset(dv, 0, sizeof(*dv));
@@ -130,8 +130,6 @@ sl__sns_render(const sl_sns_ctx_t *cx, const sl_sub_spec_t *s, const json_t *rec
     sl__sns_iso_time(json_integer_value(json_object_get(rec, "ts")), ts);
     if (sigv == NULL || strcmp(sigv, "2") != 0)
         sigv = "1";
-    unsub = str_printf(cx->base_url, "/?Action=Unsubscribe&SubscriptionArn=", dv->sub_arn, "");
-    cert = str_printf(cx->base_url, SL_SNS_CERT_PATH, "", "");
     dv->type = control ? "SubscriptionConfirmation" : "Notification";
     if (control) {
         char *q = str_printf("&Token=", s->token ? s->token : "", "", "");
@@ -161,6 +159,8 @@ sl__sns_render(const sl_sns_ctx_t *cx, const sl_sub_spec_t *s, const json_t *rec
         dv->envelope = sl_strdup(msg);
         goto body;
     }
+    unsub = str_printf(cx->base_url, "/?Action=Unsubscribe&SubscriptionArn=", dv->sub_arn, "");
+    cert = str_printf(cx->base_url, SL_SNS_CERT_PATH, "", "");
     sig = sl__sns_sign(cx->signer, dv->type, msg, id, subject, ts, dv->topic_arn, subscribe,
                        control ? s->token : NULL, sigv);
 
