@@ -218,7 +218,7 @@ row() { # LABEL NAME N
     p=$( [ ${#fs[@]} -gt 0 ] && median_of .send.msg_per_s "${fs[@]}" || echo "")
     rd=$( [ ${#rs[@]} -gt 0 ] && median_of .deliver.per_s "${rs[@]}" || echo "")
     echo "| $label | $n | $(fmt_int "$d") | $(fmt_int "$p") | $(fmt_int "$rd") | $(ratio "$d" "$rd") |" \
-        "$([ "$n" = 10 ] && [ "$name" = raw ] && meets "$d" 100000 || echo "")"
+        "$([ "$n" = 10 ] && [ "$name" = raw ] && meets "$d" 100000 || echo "") |"
 }
 
 cat <<EOF
