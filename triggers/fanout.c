@@ -114,6 +114,7 @@ struct job {
     bool have_sub;
     sl_sns_delivery_t dv;       /* deliveries: what is sent */
     sl_sns_http_t *http;        /* an HTTP delivery in flight */
+    char raw_md5[SL_MD5_HEX_LEN + 1];   /* the message's MD5 once a raw delivery needed it, or "" */
 };
 
 /* ---- Pending request records ---- */
@@ -702,7 +703,7 @@ send_direct(job_t *j, const sl_sub_spec_t *sub)
         pend_free(x);
         return false;
     }
-    sl__sns_queue_message(&x->dv, sl_topic_name_is_fifo(q), &in);
+    sl__sns_queue_message(&x->dv, sl_topic_name_is_fifo(q), NULL, &in);
     if (sl_store_send(f->store, q, &in, 1, on_direct_sent, x) != SL_OK) {
         sl__sns_delivery_deinit(&x->dv);
         pend_free(x);
@@ -828,6 +829,22 @@ group_flush(group_t *g)
         on_group_sent(g, SL_EBACKEND, NULL, 0);
 }
 
+/* The MD5 of a raw delivery's body when it is the publish's message (all raw
+ * queue deliveries of a publish are): computed once per publish, not once per
+ * subscription. NULL for other bodies. */
+static const char *
+raw_md5(job_t *j, const sl_sns_delivery_t *dv)
+{
+    const json_t *m = json_object_get(j->rec, "message");
+
+    if (!dv->raw || m == NULL || json_string_length(m) != dv->body_len ||
+        memcmp(json_string_value(m), dv->body, dv->body_len) != 0)
+        return NULL;
+    if (j->raw_md5[0] == '\0')
+        sl_md5_hex(dv->body, dv->body_len, j->raw_md5);
+    return j->raw_md5;
+}
+
 /* Adds j's delivery to sub to the open group of its queue in groups (a map
  * queue -> group_t, flushed by the caller), flushing a full group first.
  * Returns false when it cannot be rendered or sent straight (not a queue ARN):
@@ -865,7 +882,8 @@ gather(job_t *j, const sl_sub_spec_t *sub, sl_strmap_t *groups)
     g->jobs[g->n] = j;
     snprintf(g->subs[g->n], sizeof(g->subs[g->n]), "%s", sub->id);
     /* dv's strings stay where they are when the struct is copied: in borrows them */
-    sl__sns_queue_message(&g->dv[g->n], sl_topic_name_is_fifo(q), &g->in[g->n]);
+    sl__sns_queue_message(&g->dv[g->n], sl_topic_name_is_fifo(q), raw_md5(j, &dv),
+                          &g->in[g->n]);
     g->bytes += size;
     g->n++;
     j->pending++;
@@ -1115,7 +1133,7 @@ deliver(job_t *j, const char *sub_id)
             deliver_done(j, "InvalidParameter", "The endpoint is not a queue ARN.", true);
             return;
         }
-        sl__sns_queue_message(&j->dv, sl_topic_name_is_fifo(target), &in);
+        sl__sns_queue_message(&j->dv, sl_topic_name_is_fifo(target), NULL, &in);
         if (sl_store_send(f->store, target, &in, 1, on_queue_sent, j) != SL_OK)
             deliver_done(j, "InternalError", "the store refused the send", false);
         return;

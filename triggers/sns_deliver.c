@@ -42,13 +42,22 @@ dump(const json_t *j)
     return sl_json_dumps(j, NULL);
 }
 
+/* New string a b c d (copies, not snprintf: this runs for every delivery). */
 static char *
 str_printf(const char *a, const char *b, const char *c, const char *d)
 {
-    size_t n = strlen(a) + strlen(b) + strlen(c) + strlen(d) + 1;
-    char *s = sl_malloc(n);
+    const char *parts[4] = { a, b, c, d };
+    size_t lens[4], n = 1, at = 0;
+    char *s;
 
-    snprintf(s, n, "%s%s%s%s", a, b, c, d);
+    for (int i = 0; i < 4; i++)
+        n += lens[i] = strlen(parts[i]);
+    s = sl_malloc(n);
+    for (int i = 0; i < 4; i++) {
+        memcpy(s + at, parts[i], lens[i]);
+        at += lens[i];
+    }
+    s[at] = '\0';
     return s;
 }
 
@@ -122,12 +131,17 @@ sl__sns_render(const sl_sns_ctx_t *cx, const sl_sub_spec_t *s, const json_t *rec
     memset(dv, 0, sizeof(*dv));
     if (id == NULL || json_string_value(json_object_get(rec, "topic")) == NULL)
         return SL_EPROTO;
-    snprintf(dv->msg_id, sizeof(dv->msg_id), "%s", id);
-    n = strlen(cx->region) + strlen(cx->account) + 256 + strlen(s->topic);
-    dv->topic_arn = sl_malloc(n);
-    snprintf(dv->topic_arn, n, "arn:aws:sns:%s:%s:%s", cx->region, cx->account, s->topic);
+    if ((n = strlen(id)) >= sizeof(dv->msg_id))
+        n = sizeof(dv->msg_id) - 1;
+    memcpy(dv->msg_id, id, n);
+    dv->msg_id[n] = '\0';
+    {
+        char *head = str_printf("arn:aws:sns:", cx->region, ":", cx->account);
+
+        dv->topic_arn = str_printf(head, ":", s->topic, "");
+        sl_free(head);
+    }
     dv->sub_arn = str_printf(dv->topic_arn, ":", s->id, "");
-    sl__sns_iso_time(json_integer_value(json_object_get(rec, "ts")), ts);
     if (sigv == NULL || strcmp(sigv, "2") != 0)
         sigv = "1";
     dv->type = control ? "SubscriptionConfirmation" : "Notification";
@@ -159,6 +173,8 @@ sl__sns_render(const sl_sns_ctx_t *cx, const sl_sub_spec_t *s, const json_t *rec
         dv->envelope = sl_strdup(msg);
         goto body;
     }
+    /* gmtime_r and a format: more than the rest of a raw delivery, so not for those */
+    sl__sns_iso_time(json_integer_value(json_object_get(rec, "ts")), ts);
     unsub = str_printf(cx->base_url, "/?Action=Unsubscribe&SubscriptionArn=", dv->sub_arn, "");
     cert = str_printf(cx->base_url, SL_SNS_CERT_PATH, "", "");
     sig = sl__sns_sign(cx->signer, dv->type, msg, id, subject, ts, dv->topic_arn, subscribe,
@@ -255,7 +271,8 @@ sl__sns_delivery_deinit(sl_sns_delivery_t *dv)
 
 static void
 fill_msg(sl_msg_in_t *in, const char *body, size_t len, const sl_msg_attr_t *attrs,
-         uint32_t nattrs, bool fifo, const char *group, const char *dedup, const char *id)
+         uint32_t nattrs, bool fifo, const char *group, const char *dedup, const char *id,
+         const char *md5_body)
 {
     memset(in, 0, sizeof(*in));
     sl_uuid4(in->id);
@@ -263,7 +280,10 @@ fill_msg(sl_msg_in_t *in, const char *body, size_t len, const sl_msg_attr_t *att
     in->body_len = len;
     in->attrs = attrs;
     in->nattrs = nattrs;
-    sl_md5_hex(body, len, in->md5_body);
+    if (md5_body)
+        memcpy(in->md5_body, md5_body, sizeof(in->md5_body));
+    else
+        sl_md5_hex(body, len, in->md5_body);
     sl_md5_attrs(attrs, nattrs, in->md5_attrs);
     in->delay_s = -1;
     if (fifo) {
@@ -273,10 +293,11 @@ fill_msg(sl_msg_in_t *in, const char *body, size_t len, const sl_msg_attr_t *att
 }
 
 void
-sl__sns_queue_message(sl_sns_delivery_t *dv, bool fifo_queue, sl_msg_in_t *in)
+sl__sns_queue_message(sl_sns_delivery_t *dv, bool fifo_queue, const char *md5_body,
+                      sl_msg_in_t *in)
 {
     fill_msg(in, dv->body, dv->body_len, dv->attrs, dv->nattrs, fifo_queue, dv->group,
-             dv->dedup, dv->msg_id);
+             dv->dedup, dv->msg_id, md5_body);
 }
 
 bool
@@ -316,7 +337,7 @@ sl__sns_dlq_message(sl_sns_delivery_t *dv, const char *request_id, const char *c
     set_attr(&dv->dlq_attrs[1], "ErrorMessage", why);
     set_attr(&dv->dlq_attrs[2], "RequestID", request_id);
     fill_msg(in, dv->envelope, strlen(dv->envelope), dv->dlq_attrs, 3, false, NULL, NULL,
-             dv->msg_id);
+             dv->msg_id, NULL);
 }
 
 /* ---- Retries ---- */
