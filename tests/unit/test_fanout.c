@@ -3,7 +3,8 @@
  * a malformed outbox entry is dropped without harm, a subscription's policy change takes
  * effect at once, a delivery to a missing queue lands in the subscription's DLQ, many
  * publishes claimed together reach each queue exactly once (gathered into batch sends),
- * and deliveries whose batch a queue refuses still arrive one by one. */
+ * deliveries whose batch a queue refuses still arrive one by one, and publishes a stopped
+ * broker left in the outbox are delivered by the next one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -439,6 +440,38 @@ test_refused_batch_still_delivers_each(void **state)
     run_until(nothing_left, "the deliveries to be acked");
 }
 
+/* A broker stopped after accepting publishes but before fanning them out leaves
+ * their entries in the outbox: the next broker's fanout delivers each once. */
+static void
+test_publish_left_in_outbox_is_delivered_by_the_next_fanout(void **state)
+{
+    sl_fanout_opts_t o = { "us-east-1", "000000000000", 100 };
+    char rec[256];
+
+    (void)state;
+    sl_fanout_destroy(fx.f);            /* "the broker stopped" */
+    fx.f = sl_fanout_create(fx.base, fx.store, NULL, &o);   /* "the next broker" */
+    sl_fanout_set_base_url(fx.f, "http://127.0.0.1:1/");
+    fx.pending = 1;
+    sl_fanout_load(fx.f, on_loaded, NULL);
+    run_until(settled, "the load");
+    make_queue("after");
+    add_topic("tr");                    /* (in the cache only: after the load, or it is lost) */
+    add_sub("s-after", "tr", "after", NULL, true, NULL);
+    /* the entries the stopped broker accepted: not appended by this fanout, so
+     * nothing kicks it; its periodic claim finds them */
+    fx.pending = 12;
+    for (int i = 0; i < 12; i++) {
+        snprintf(rec, sizeof(rec), "{\"id\":\"11111111-2222-4333-8444-%012d\",\"topic\":"
+                 "\"tr\",\"message\":\"m-%d-\",\"ts\":1700000000000}", i, i);
+        assert_int_equal(sl_store_outbox_append(fx.store, "sns.publish", rec, strlen(rec), 0,
+                                                on_done, NULL), SL_OK);
+    }
+    run_until(settled, "the appends");
+    expect_each_once("after", 12);
+    run_until(nothing_left, "the publishes to be acked");
+}
+
 int
 main(void)
 {
@@ -449,6 +482,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_publishes_claimed_together_reach_each_queue_once,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_batch_still_delivers_each, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_publish_left_in_outbox_is_delivered_by_the_next_fanout, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
