@@ -167,44 +167,42 @@ sl__sns_render(const sl_sns_ctx_t *cx, const sl_sub_spec_t *s, const json_t *rec
      * signature costs more than the rest of the delivery together). */
     dv->raw = !control && raw_attr != NULL && strcmp(raw_attr, "true") == 0 &&
               (s->proto == SL_SUB_SQS || s->proto == SL_SUB_HTTP || s->proto == SL_SUB_HTTPS);
+    sig = NULL;
+    env = NULL;
     if (dv->raw) {
-        sig = NULL;
-        env = NULL;
         dv->envelope = sl_strdup(msg);
-        goto body;
+    } else {
+        /* gmtime_r and a format: more than the rest of a raw delivery, so not for those */
+        sl__sns_iso_time(json_integer_value(json_object_get(rec, "ts")), ts);
+        unsub = str_printf(cx->base_url, "/?Action=Unsubscribe&SubscriptionArn=", dv->sub_arn, "");
+        cert = str_printf(cx->base_url, SL_SNS_CERT_PATH, "", "");
+        sig = sl__sns_sign(cx->signer, dv->type, msg, id, subject, ts, dv->topic_arn, subscribe,
+                           control ? s->token : NULL, sigv);
+
+        /* The envelope, in AWS's key order. */
+        env = json_object();
+        json_object_set_new(env, "Type", json_string(dv->type));
+        json_object_set_new(env, "MessageId", json_string(id));
+        if (control)
+            json_object_set_new(env, "Token", json_string(s->token ? s->token : ""));
+        if (seq)
+            json_object_set_new(env, "SequenceNumber", json_string(seq));
+        json_object_set_new(env, "TopicArn", json_string(dv->topic_arn));
+        if (subject && !control)
+            json_object_set_new(env, "Subject", json_string(subject));
+        json_object_set_new(env, "Message", json_string(msg));
+        if (control)
+            json_object_set_new(env, "SubscribeURL", json_string(subscribe));
+        json_object_set_new(env, "Timestamp", json_string(ts));
+        json_object_set_new(env, "SignatureVersion", json_string(sigv));
+        json_object_set_new(env, "Signature", json_string(sig));
+        json_object_set_new(env, "SigningCertURL", json_string(cert));
+        if (!control)
+            json_object_set_new(env, "UnsubscribeURL", json_string(unsub));
+        if (!control && json_object_size(attrs))
+            json_object_set(env, "MessageAttributes", (json_t *)attrs);
+        dv->envelope = dump(env);
     }
-    /* gmtime_r and a format: more than the rest of a raw delivery, so not for those */
-    sl__sns_iso_time(json_integer_value(json_object_get(rec, "ts")), ts);
-    unsub = str_printf(cx->base_url, "/?Action=Unsubscribe&SubscriptionArn=", dv->sub_arn, "");
-    cert = str_printf(cx->base_url, SL_SNS_CERT_PATH, "", "");
-    sig = sl__sns_sign(cx->signer, dv->type, msg, id, subject, ts, dv->topic_arn, subscribe,
-                       control ? s->token : NULL, sigv);
-
-    /* The envelope, in AWS's key order. */
-    env = json_object();
-    json_object_set_new(env, "Type", json_string(dv->type));
-    json_object_set_new(env, "MessageId", json_string(id));
-    if (control)
-        json_object_set_new(env, "Token", json_string(s->token ? s->token : ""));
-    if (seq)
-        json_object_set_new(env, "SequenceNumber", json_string(seq));
-    json_object_set_new(env, "TopicArn", json_string(dv->topic_arn));
-    if (subject && !control)
-        json_object_set_new(env, "Subject", json_string(subject));
-    json_object_set_new(env, "Message", json_string(msg));
-    if (control)
-        json_object_set_new(env, "SubscribeURL", json_string(subscribe));
-    json_object_set_new(env, "Timestamp", json_string(ts));
-    json_object_set_new(env, "SignatureVersion", json_string(sigv));
-    json_object_set_new(env, "Signature", json_string(sig));
-    json_object_set_new(env, "SigningCertURL", json_string(cert));
-    if (!control)
-        json_object_set_new(env, "UnsubscribeURL", json_string(unsub));
-    if (!control && json_object_size(attrs))
-        json_object_set(env, "MessageAttributes", (json_t *)attrs);
-
-    dv->envelope = dump(env);
-body:
     if (s->proto == SL_SUB_LAMBDA) {
         ev = json_object();
         rcd = json_object();
