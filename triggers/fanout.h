@@ -5,8 +5,11 @@
  * changes), and runs the outbox worker:
  *   - a publish is an outbox entry of kind "sns.publish" (the publish record
  *     below); the worker matches it against the topic's confirmed subscriptions
- *     (parsing the message body at most once, whatever their number) and appends
- *     one "sns.deliver" entry per matching subscription, then acks the publish;
+ *     (parsing the message body at most once, whatever their number), sends its
+ *     queue deliveries straight to the queues (batched per queue over the
+ *     publishes claimed together), appends one "sns.deliver" entry per other
+ *     matching subscription (and per queue send that failed), then acks the
+ *     publish;
  *   - a delivery sends to its queue (SNS envelope or raw), invokes its function
  *     with Lambda's SNS event (async semantics: up to 2 retries with backoff) or
  *     POSTs to its URL (delivery policy retries); what finally fails goes to the

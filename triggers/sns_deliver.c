@@ -42,13 +42,22 @@ dump(const json_t *j)
     return sl_json_dumps(j, NULL);
 }
 
+/* New string a b c d (copies, not snprintf: this runs for every delivery). */
 static char *
 str_printf(const char *a, const char *b, const char *c, const char *d)
 {
-    size_t n = strlen(a) + strlen(b) + strlen(c) + strlen(d) + 1;
-    char *s = sl_malloc(n);
+    const char *parts[4] = { a, b, c, d };
+    size_t lens[4], n = 1, at = 0;
+    char *s;
 
-    snprintf(s, n, "%s%s%s%s", a, b, c, d);
+    for (int i = 0; i < 4; i++)
+        n += lens[i] = strlen(parts[i]);
+    s = sl_malloc(n);
+    for (int i = 0; i < 4; i++) {
+        memcpy(s + at, parts[i], lens[i]);
+        at += lens[i];
+    }
+    s[at] = '\0';
     return s;
 }
 
@@ -116,22 +125,25 @@ sl__sns_render(const sl_sns_ctx_t *cx, const sl_sub_spec_t *s, const json_t *rec
     const char *raw_attr = sl_kvlist_get(&s->attrs, "RawMessageDelivery");
     json_t *keep = NULL, *env, *ev, *rcd, *sns, *ma;
     const char *msg;
-    char ts[25], *unsub, *cert, *subscribe = NULL, *confirm_text = NULL, *sig;
+    char ts[25], *unsub = NULL, *cert = NULL, *subscribe = NULL, *confirm_text = NULL, *sig;
     size_t n;
 
     memset(dv, 0, sizeof(*dv));
     if (id == NULL || json_string_value(json_object_get(rec, "topic")) == NULL)
         return SL_EPROTO;
-    snprintf(dv->msg_id, sizeof(dv->msg_id), "%s", id);
-    n = strlen(cx->region) + strlen(cx->account) + 256 + strlen(s->topic);
-    dv->topic_arn = sl_malloc(n);
-    snprintf(dv->topic_arn, n, "arn:aws:sns:%s:%s:%s", cx->region, cx->account, s->topic);
+    if ((n = strlen(id)) >= sizeof(dv->msg_id))
+        n = sizeof(dv->msg_id) - 1;
+    memcpy(dv->msg_id, id, n);
+    dv->msg_id[n] = '\0';
+    {
+        char *head = str_printf("arn:aws:sns:", cx->region, ":", cx->account);
+
+        dv->topic_arn = str_printf(head, ":", s->topic, "");
+        sl_free(head);
+    }
     dv->sub_arn = str_printf(dv->topic_arn, ":", s->id, "");
-    sl__sns_iso_time(json_integer_value(json_object_get(rec, "ts")), ts);
     if (sigv == NULL || strcmp(sigv, "2") != 0)
         sigv = "1";
-    unsub = str_printf(cx->base_url, "/?Action=Unsubscribe&SubscriptionArn=", dv->sub_arn, "");
-    cert = str_printf(cx->base_url, SL_SNS_CERT_PATH, "", "");
     dv->type = control ? "SubscriptionConfirmation" : "Notification";
     if (control) {
         char *q = str_printf("&Token=", s->token ? s->token : "", "", "");
@@ -151,35 +163,46 @@ sl__sns_render(const sl_sns_ctx_t *cx, const sl_sub_spec_t *s, const json_t *rec
             return SL_EPROTO;
         }
     }
-    sig = sl__sns_sign(cx->signer, dv->type, msg, id, subject, ts, dv->topic_arn, subscribe,
-                       control ? s->token : NULL, sigv);
-
-    /* The envelope, in AWS's key order. */
-    env = json_object();
-    json_object_set_new(env, "Type", json_string(dv->type));
-    json_object_set_new(env, "MessageId", json_string(id));
-    if (control)
-        json_object_set_new(env, "Token", json_string(s->token ? s->token : ""));
-    if (seq)
-        json_object_set_new(env, "SequenceNumber", json_string(seq));
-    json_object_set_new(env, "TopicArn", json_string(dv->topic_arn));
-    if (subject && !control)
-        json_object_set_new(env, "Subject", json_string(subject));
-    json_object_set_new(env, "Message", json_string(msg));
-    if (control)
-        json_object_set_new(env, "SubscribeURL", json_string(subscribe));
-    json_object_set_new(env, "Timestamp", json_string(ts));
-    json_object_set_new(env, "SignatureVersion", json_string(sigv));
-    json_object_set_new(env, "Signature", json_string(sig));
-    json_object_set_new(env, "SigningCertURL", json_string(cert));
-    if (!control)
-        json_object_set_new(env, "UnsubscribeURL", json_string(unsub));
-    if (!control && json_object_size(attrs))
-        json_object_set(env, "MessageAttributes", (json_t *)attrs);
-
+    /* Raw deliveries carry neither envelope nor signature: skip both (an RSA
+     * signature costs more than the rest of the delivery together). */
     dv->raw = !control && raw_attr != NULL && strcmp(raw_attr, "true") == 0 &&
               (s->proto == SL_SUB_SQS || s->proto == SL_SUB_HTTP || s->proto == SL_SUB_HTTPS);
-    dv->envelope = dv->raw ? sl_strdup(msg) : dump(env);
+    sig = NULL;
+    env = NULL;
+    if (dv->raw) {
+        dv->envelope = sl_strdup(msg);
+    } else {
+        /* gmtime_r and a format: more than the rest of a raw delivery, so not for those */
+        sl__sns_iso_time(json_integer_value(json_object_get(rec, "ts")), ts);
+        unsub = str_printf(cx->base_url, "/?Action=Unsubscribe&SubscriptionArn=", dv->sub_arn, "");
+        cert = str_printf(cx->base_url, SL_SNS_CERT_PATH, "", "");
+        sig = sl__sns_sign(cx->signer, dv->type, msg, id, subject, ts, dv->topic_arn, subscribe,
+                           control ? s->token : NULL, sigv);
+
+        /* The envelope, in AWS's key order. */
+        env = json_object();
+        json_object_set_new(env, "Type", json_string(dv->type));
+        json_object_set_new(env, "MessageId", json_string(id));
+        if (control)
+            json_object_set_new(env, "Token", json_string(s->token ? s->token : ""));
+        if (seq)
+            json_object_set_new(env, "SequenceNumber", json_string(seq));
+        json_object_set_new(env, "TopicArn", json_string(dv->topic_arn));
+        if (subject && !control)
+            json_object_set_new(env, "Subject", json_string(subject));
+        json_object_set_new(env, "Message", json_string(msg));
+        if (control)
+            json_object_set_new(env, "SubscribeURL", json_string(subscribe));
+        json_object_set_new(env, "Timestamp", json_string(ts));
+        json_object_set_new(env, "SignatureVersion", json_string(sigv));
+        json_object_set_new(env, "Signature", json_string(sig));
+        json_object_set_new(env, "SigningCertURL", json_string(cert));
+        if (!control)
+            json_object_set_new(env, "UnsubscribeURL", json_string(unsub));
+        if (!control && json_object_size(attrs))
+            json_object_set(env, "MessageAttributes", (json_t *)attrs);
+        dv->envelope = dump(env);
+    }
     if (s->proto == SL_SUB_LAMBDA) {
         ev = json_object();
         rcd = json_object();
@@ -246,7 +269,8 @@ sl__sns_delivery_deinit(sl_sns_delivery_t *dv)
 
 static void
 fill_msg(sl_msg_in_t *in, const char *body, size_t len, const sl_msg_attr_t *attrs,
-         uint32_t nattrs, bool fifo, const char *group, const char *dedup, const char *id)
+         uint32_t nattrs, bool fifo, const char *group, const char *dedup, const char *id,
+         const char *md5_body)
 {
     memset(in, 0, sizeof(*in));
     sl_uuid4(in->id);
@@ -254,7 +278,10 @@ fill_msg(sl_msg_in_t *in, const char *body, size_t len, const sl_msg_attr_t *att
     in->body_len = len;
     in->attrs = attrs;
     in->nattrs = nattrs;
-    sl_md5_hex(body, len, in->md5_body);
+    if (md5_body)
+        memcpy(in->md5_body, md5_body, sizeof(in->md5_body));
+    else
+        sl_md5_hex(body, len, in->md5_body);
     sl_md5_attrs(attrs, nattrs, in->md5_attrs);
     in->delay_s = -1;
     if (fifo) {
@@ -264,10 +291,11 @@ fill_msg(sl_msg_in_t *in, const char *body, size_t len, const sl_msg_attr_t *att
 }
 
 void
-sl__sns_queue_message(sl_sns_delivery_t *dv, bool fifo_queue, sl_msg_in_t *in)
+sl__sns_queue_message(sl_sns_delivery_t *dv, bool fifo_queue, const char *md5_body,
+                      sl_msg_in_t *in)
 {
     fill_msg(in, dv->body, dv->body_len, dv->attrs, dv->nattrs, fifo_queue, dv->group,
-             dv->dedup, dv->msg_id);
+             dv->dedup, dv->msg_id, md5_body);
 }
 
 bool
@@ -307,7 +335,7 @@ sl__sns_dlq_message(sl_sns_delivery_t *dv, const char *request_id, const char *c
     set_attr(&dv->dlq_attrs[1], "ErrorMessage", why);
     set_attr(&dv->dlq_attrs[2], "RequestID", request_id);
     fill_msg(in, dv->envelope, strlen(dv->envelope), dv->dlq_attrs, 3, false, NULL, NULL,
-             dv->msg_id);
+             dv->msg_id, NULL);
 }
 
 /* ---- Retries ---- */

@@ -27,7 +27,7 @@ typedef struct sl_sns_ctx {
     const char *region;
     const char *account;
     const char *base_url;           /* "http://127.0.0.1:9324", no trailing slash */
-    const struct sl_sns_signer *signer;     /* NULL: placeholder signatures */
+    struct sl_sns_signer *signer;   /* NULL: placeholder signatures */
 } sl_sns_ctx_t;
 
 /* One rendered delivery; owns its strings. */
@@ -54,8 +54,11 @@ int sl__sns_render(const sl_sns_ctx_t *cx, const sl_sub_spec_t *s, const json_t 
                    sl_sns_delivery_t *dv);
 void sl__sns_delivery_deinit(sl_sns_delivery_t *dv);
 
-/* The queue message of a queue delivery (borrows from dv). */
-void sl__sns_queue_message(sl_sns_delivery_t *dv, bool fifo_queue, sl_msg_in_t *in);
+/* The queue message of a queue delivery (borrows from dv). md5_body: the hex MD5
+ * of dv->body when the caller knows it (raw deliveries of one publish share the
+ * body), else NULL. */
+void sl__sns_queue_message(sl_sns_delivery_t *dv, bool fifo_queue, const char *md5_body,
+                           sl_msg_in_t *in);
 /* The subscription's dead-letter queue from its RedrivePolicy, into buf. */
 bool sl__sns_dlq_name(const sl_sub_spec_t *s, char *buf, size_t len);
 /* The dead-letter copy: the envelope (raw message when raw) with ErrorCode,

@@ -30,8 +30,9 @@ const char *sl__sns_signer_cert_pem(sl_sns_signer_t *s);
  * Subject (when not NULL), Timestamp, TopicArn, Type; confirmations Message,
  * MessageId, SubscribeURL, Timestamp, Token, TopicArn, Type, each as
  * "Key\nValue\n". sigv "2" is RSA-SHA256, else RSA-SHA1. Without a key (s NULL
- * or not ready) the placeholder "c2x1aWNlLXVuc2lnbmVk" ("sluice-unsigned"). */
-char *sl__sns_sign(const sl_sns_signer_t *s, const char *type, const char *message,
+ * or not ready) the placeholder "c2x1aWNlLXVuc2lnbmVk" ("sluice-unsigned").
+ * Remembers the last signature, so signing the same text again is a copy. */
+char *sl__sns_sign(sl_sns_signer_t *s, const char *type, const char *message,
                    const char *message_id, const char *subject, const char *timestamp,
                    const char *topic_arn, const char *subscribe_url, const char *token,
                    const char *sigv);

@@ -7,7 +7,8 @@
  * reading of SQS answers, checked against jansson by `sluice-bench selftest`),
  * http_client.c (a minimal keep-alive HTTP/1.1 client on bufferevents), run.c (the
  * load phases), ceiling.c (the evhttp reference server), rscripts.c (the redis
- * store's scripts), filter.c (the filter matcher's speed), main.c (command line). Guarded by SLUICE_BENCH_H. */
+ * store's scripts), filter.c (the filter matcher's speed), publish.c (topic fanout:
+ * publish -> N queues), main.c (command line). Guarded by SLUICE_BENCH_H. */
 #ifndef SLUICE_BENCH_H
 #define SLUICE_BENCH_H
 
@@ -182,6 +183,12 @@ void bench_conn_deinit(bench_conn_t *c);
 int bench_conn_post(bench_conn_t *c, const char *op, const char *body, size_t len,
                     int timeout_s);
 
+/* The same for a query-protocol request (SNS, SQS query): POST / with a
+ * form-encoded body (copied), as the aws CLI sends it. */
+int bench_conn_post_form(bench_conn_t *c, const char *body, size_t len, int timeout_s);
+/* GET path (at most 512 bytes; else SL_EINVAL), e.g. "/metrics"; same contract. */
+int bench_conn_get(bench_conn_t *c, const char *path, int timeout_s);
+
 bool bench_conn_is_busy(const bench_conn_t *c);
 
 /* ---- run.c, ceiling.c ---- */
@@ -234,5 +241,30 @@ int bench_redis_script(int argc, char **argv);
 
 /* `sluice-bench filter`: prints the figures (a table, or one JSON object); exit status. */
 int bench_filter(int runs, int ms, bool json);
+
+/* ---- publish.c ---- */
+
+typedef struct bench_sns_opts {
+    const char *endpoint;       /* "http://127.0.0.1:9324" */
+    const char *prefix;         /* queue and topic names; NULL = "snsbench-<pid>-<time>" */
+    int subs;                   /* N: queues subscribed (or sent to, with reference) */
+    uint64_t messages;          /* M: publishes; 0 = deliveries / subs */
+    uint64_t deliveries;        /* N x M wanted when messages is 0 */
+    int connections;
+    int batch;                  /* entries per PublishBatch / SendMessageBatch, 1..10 */
+    int size;                   /* message body bytes */
+    int settle_ms;              /* wait after the last delivery, then count again */
+    double timeout;             /* s; the timed phase and the wait for deliveries */
+    bool envelope;              /* SNS JSON envelope instead of RawMessageDelivery */
+    bool reference;             /* SendMessageBatch the same N x M into N queues instead */
+    bool verify;                /* receive everything and check each body arrived once */
+    bool cleanup;               /* delete the topic and queues at the end */
+    bool json;
+} bench_sns_opts_t;
+
+void bench_sns_opts_defaults(bench_sns_opts_t *o);
+/* `sluice-bench sns`: prints the figures; exit status 0, 1 (errors, inexact
+ * counts), 2 (setup failed). */
+int bench_sns(const bench_sns_opts_t *o);
 
 #endif

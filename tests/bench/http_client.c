@@ -107,8 +107,11 @@ open_socket(bench_conn_t *c)
     return SL_OK;
 }
 
-int
-bench_conn_post(bench_conn_t *c, const char *op, const char *body, size_t len, int timeout_s)
+/* Sends "line" (e.g. "POST /") with body after the header lines in kind
+ * (Content-Type and what else the protocol wants, each ending in CRLF). */
+static int
+post(bench_conn_t *c, const char *line, const char *kind, const char *body, size_t len,
+     int timeout_s)
 {
     struct evbuffer *out;
     char head[1024];
@@ -132,14 +135,13 @@ bench_conn_post(bench_conn_t *c, const char *op, const char *body, size_t len, i
         c->state = BENCH_CONN_HEAD;
     }
     n = snprintf(head, sizeof(head),
-                 "POST / HTTP/1.1\r\n"
+                 "%s HTTP/1.1\r\n"
                  "Host: %s\r\n"
-                 "Content-Type: application/x-amz-json-1.0\r\n"
-                 "X-Amz-Target: AmazonSQS.%s\r\n"
+                 "%s"
                  AUTH_HEADERS
                  "Content-Length: %zu\r\n"
                  "\r\n",
-                 c->ep->hostport, op, len);
+                 line, c->ep->hostport, kind, len);
     out = bufferevent_get_output(c->bev);
     evbuffer_add(out, head, (size_t)n);
     evbuffer_add(out, body, len);
@@ -159,6 +161,35 @@ bench_conn_post(bench_conn_t *c, const char *op, const char *body, size_t len, i
     c->close_after = false;
     c->posted_ns = bench_now_ns();
     return SL_OK;
+}
+
+int
+bench_conn_post(bench_conn_t *c, const char *op, const char *body, size_t len, int timeout_s)
+{
+    char kind[160];
+
+    snprintf(kind, sizeof(kind), "Content-Type: application/x-amz-json-1.0\r\n"
+             "X-Amz-Target: AmazonSQS.%s\r\n", op);
+    return post(c, "POST /", kind, body, len, timeout_s);
+}
+
+int
+bench_conn_post_form(bench_conn_t *c, const char *body, size_t len, int timeout_s)
+{
+    return post(c, "POST /",
+                "Content-Type: application/x-www-form-urlencoded; charset=utf-8\r\n", body,
+                len, timeout_s);
+}
+
+int
+bench_conn_get(bench_conn_t *c, const char *path, int timeout_s)
+{
+    char line[600];
+
+    if (strlen(path) > 512)
+        return SL_EINVAL;
+    snprintf(line, sizeof(line), "GET %s", path);
+    return post(c, line, "", "", 0, timeout_s);
 }
 
 /* Ends the pending request with a transport error and drops the connection. */

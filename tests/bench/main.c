@@ -25,6 +25,7 @@ static const char usage[] =
 "       sluice-bench selftest\n"
 "       sluice-bench redis-script --list | --sha NAME | NAME\n"
 "       sluice-bench filter [--runs N] [--ms MS] [--json]\n"
+"       sluice-bench sns [options]       publish -> N queues through a topic\n"
 "       sluice-bench --help\n"
 "\n"
 "run: three phases over keep-alive HTTP/1.1 connections on one thread.\n"
@@ -124,6 +125,22 @@ static const char usage[] =
 "  broker's reader (sl_json_parse) alone and with one evaluation. Medians of --runs\n"
 "  (3) runs of about --ms (300) ms each, on one thread: pin it (taskset -c 1).\n"
 "\n"
+"sns: topic fanout. Creates N queues (--subs) and a topic they subscribe to (sqs,\n"
+"  RawMessageDelivery unless --envelope), publishes M messages (--messages, default\n"
+"  --deliveries / N) of --size bytes with PublishBatch of --batch entries over\n"
+"  --connections kept-alive connections (SNS query protocol, as the aws CLI sends\n"
+"  it), then polls GET /metrics until every queue holds M. Reports publishes/s\n"
+"  (until the last PublishBatch answer) and deliveries/s (N x M over the time from\n"
+"  the first publish until all are in the queues). The count must be exact: every\n"
+"  queue holds M, and still M after --settle-ms (no late duplicates); else exit 1.\n"
+"  --reference sends the same N x M messages into N fresh queues with SQS\n"
+"  SendMessageBatch instead (the enqueue path without fanout), for a same-run\n"
+"  ratio. --verify receives everything and checks each queue got each message once.\n"
+"  --endpoint URL, --subs N (10), --messages M, --deliveries D (200000),\n"
+"  --connections N (4), --batch N (10), --size BYTES (256), --envelope,\n"
+"  --reference, --verify, --settle-ms MS (300), --timeout S (300), --prefix NAME,\n"
+"  --keep (do not delete the queues and topic), --json.\n"
+"\n"
 "See tests/bench/README.md for the targets and tests/bench/run.sh for the full suite.\n";
 
 /* ---- Argument parsing ---- */
@@ -193,7 +210,8 @@ enum {
     OPT_MESSAGES, OPT_DURATION, OPT_REQUESTS, OPT_LAT_RATE, OPT_LAT_DURATION, OPT_PHASES,
     OPT_CREATE, OPT_JSON, OPT_NO_VERIFY, OPT_VERIFY_EVERY, OPT_MAX_ERRORS, OPT_TIMEOUT,
     OPT_REQ_TIMEOUT, OPT_LISTEN, OPT_RECV_MSGS, OPT_TIMEOUT_MS, OPT_SINCE_US,
-    OPT_INTERVAL_US, OPT_EPOCH, OPT_RUNS, OPT_MS, OPT_TOGETHER, OPT_HELP,
+    OPT_INTERVAL_US, OPT_EPOCH, OPT_RUNS, OPT_MS, OPT_TOGETHER, OPT_HELP, OPT_SUBS,
+    OPT_DELIVERIES, OPT_ENVELOPE, OPT_REFERENCE, OPT_VERIFY, OPT_SETTLE, OPT_PREFIX, OPT_KEEP,
 };
 
 static int
@@ -416,6 +434,98 @@ cmd_filter(int argc, char **argv)
     return bench_filter(runs, ms, json);
 }
 
+static int
+cmd_sns(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "endpoint", required_argument, NULL, OPT_ENDPOINT },
+        { "subs", required_argument, NULL, OPT_SUBS },
+        { "messages", required_argument, NULL, OPT_MESSAGES },
+        { "deliveries", required_argument, NULL, OPT_DELIVERIES },
+        { "connections", required_argument, NULL, OPT_CONNECTIONS },
+        { "batch", required_argument, NULL, OPT_BATCH },
+        { "size", required_argument, NULL, OPT_SIZE },
+        { "settle-ms", required_argument, NULL, OPT_SETTLE },
+        { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "prefix", required_argument, NULL, OPT_PREFIX },
+        { "envelope", no_argument, NULL, OPT_ENVELOPE },
+        { "reference", no_argument, NULL, OPT_REFERENCE },
+        { "verify", no_argument, NULL, OPT_VERIFY },
+        { "keep", no_argument, NULL, OPT_KEEP },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "help", no_argument, NULL, OPT_HELP },
+        { NULL, 0, NULL, 0 },
+    };
+    bench_sns_opts_t o;
+    int c;
+
+    bench_sns_opts_defaults(&o);
+    o.cleanup = true;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        const char *name = opt_name(longopts, c);
+
+        switch (c) {
+        case OPT_ENDPOINT: o.endpoint = optarg; break;
+        case OPT_SUBS:
+            if (!parse_int(optarg, 1, 1000, &o.subs))
+                return bad_value(name, optarg);
+            break;
+        case OPT_MESSAGES:
+            if (!parse_u64(optarg, 1, 100000000, &o.messages))
+                return bad_value(name, optarg);
+            break;
+        case OPT_DELIVERIES:
+            if (!parse_u64(optarg, 1, 1000000000, &o.deliveries))
+                return bad_value(name, optarg);
+            break;
+        case OPT_CONNECTIONS:
+            if (!parse_int(optarg, 1, 256, &o.connections))
+                return bad_value(name, optarg);
+            break;
+        case OPT_BATCH:
+            if (!parse_int(optarg, 1, 10, &o.batch))
+                return bad_value(name, optarg);
+            break;
+        case OPT_SIZE:
+            if (!parse_int(optarg, 16, 65536, &o.size))
+                return bad_value(name, optarg);
+            break;
+        case OPT_SETTLE:
+            if (!parse_int(optarg, 0, 60000, &o.settle_ms))
+                return bad_value(name, optarg);
+            break;
+        case OPT_TIMEOUT:
+            if (!parse_secs(optarg, 0.001, 86400, &o.timeout))
+                return bad_value(name, optarg);
+            break;
+        case OPT_PREFIX:
+            if (*optarg == '\0' || strlen(optarg) > 60 ||
+                strspn(optarg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                               "0123456789-_") != strlen(optarg))
+                return bad_value(name, optarg);
+            o.prefix = optarg;
+            break;
+        case OPT_ENVELOPE: o.envelope = true; break;
+        case OPT_REFERENCE: o.reference = true; break;
+        case OPT_VERIFY: o.verify = true; break;
+        case OPT_KEEP: o.cleanup = false; break;
+        case OPT_JSON: o.json = true; break;
+        case OPT_HELP:
+            fputs(usage, stdout);
+            return 0;
+        default:
+            fprintf(stderr, "sluice-bench sns: see --help\n");
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "sluice-bench sns: unexpected argument %s\n", argv[optind]);
+        return 2;
+    }
+    return bench_sns(&o);
+}
+
 /* ---- Helpers for run.sh ---- */
 
 static uint64_t
@@ -605,6 +715,8 @@ main(int argc, char **argv)
         return bench_selftest();
     if (strcmp(cmd, "filter") == 0)
         return cmd_filter(argc - 1, argv + 1);
+    if (strcmp(cmd, "sns") == 0)
+        return cmd_sns(argc - 1, argv + 1);
     if (strcmp(cmd, "redis-script") == 0)
         return bench_redis_script(argc - 1, argv + 1);
     fprintf(stderr, "sluice-bench: unknown command %s (see --help)\n", cmd);

@@ -1,7 +1,10 @@
 /* test_fanout.c - the topic fanout over the memory store, driven on a real event loop:
  * a publish record reaches the queues whose filter policies match (enveloped or raw),
  * a malformed outbox entry is dropped without harm, a subscription's policy change takes
- * effect at once, and a delivery to a missing queue lands in the subscription's DLQ. */
+ * effect at once, a delivery to a missing queue lands in the subscription's DLQ, many
+ * publishes claimed together reach each queue exactly once (gathered into batch sends),
+ * deliveries whose batch a queue refuses still arrive one by one, and publishes a stopped
+ * broker left in the outbox are delivered by the next one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -108,15 +111,23 @@ teardown(void **state)
 }
 
 static void
-make_queue(const char *name)
+make_queue_sized(const char *name, uint32_t max_size)
 {
     sl_queue_cfg_t cfg;
 
     sl_queue_cfg_init(&cfg);
+    if (max_size)
+        cfg.max_size = max_size;
     fx.pending = 1;
     assert_int_equal(sl_store_queue_create(fx.store, name, &cfg, NULL, on_info, NULL), SL_OK);
     run_until(settled, "queue create");
     sl_queue_cfg_deinit(&cfg);
+}
+
+static void
+make_queue(const char *name)
+{
+    make_queue_sized(name, 0);
 }
 
 static void
@@ -312,6 +323,155 @@ test_missing_queue_goes_to_dlq(void **state)
     json_decref(env);
 }
 
+/* Publishes n messages "m-<i>-" + filler up to size bytes, all appended before the
+ * worker runs, so one claim takes them together. */
+static void
+publish_many(const char *topic, int n, size_t size)
+{
+    char msg[2048], id[64];
+
+    assert_true(size < sizeof(msg));
+    fx.pending = n;
+    for (int i = 0; i < n; i++) {
+        json_t *rec;
+        int k = snprintf(msg, sizeof(msg), "m-%d-", i);
+
+        memset(msg + k, 'x', size > (size_t)k ? size - (size_t)k : 0);
+        msg[size > (size_t)k ? size : (size_t)k] = '\0';
+        snprintf(id, sizeof(id), "11111111-2222-4333-8444-%012d", i);
+        rec = json_pack("{s:s, s:s, s:s, s:I}", "id", id, "topic", topic, "message", msg, "ts",
+                        (json_int_t)1700000000000);
+        assert_int_equal(sl_fanout_publish(fx.f, rec, on_done, NULL), SL_OK);
+        json_decref(rec);
+    }
+    run_until(settled, "the publishes");
+    assert_int_equal(fx.status, SL_OK);
+}
+
+static int drain_seen[64];
+static int drain_total;
+
+static void
+on_drain(void *arg, int status, const sl_received_t *msgs, size_t n)
+{
+    (void)arg;
+    fx.status = status;
+    fx.n = n;
+    for (size_t i = 0; i < n; i++) {
+        char b[4096];
+        const char *env;
+        int seq = -1;
+
+        snprintf(b, sizeof(b), "%.*s", (int)msgs[i].msg->body_len, msgs[i].msg->body);
+        env = strstr(b, "\"Message\":\"");
+        if (sscanf(env ? env + 11 : b, "m-%d-", &seq) == 1 && seq >= 0 && seq < 64)
+            drain_seen[seq]++;
+        drain_total++;
+    }
+    fx.pending--;
+}
+
+/* One receive of up to 10 from poll_queue into drain_seen; fx.n says how many. */
+static void
+drain_once(void)
+{
+    sl_recv_opts_t o = { 10, 300 };
+
+    fx.pending = 1;
+    assert_int_equal(sl_store_receive(fx.store, poll_queue, &o, on_drain, NULL), SL_OK);
+    run_until(settled, "receive");
+}
+
+/* Receives from queue until it holds want messages, checks each of 0..want-1 came
+ * exactly once, and that nothing more comes. */
+static void
+expect_each_once(const char *queue, int want)
+{
+    memset(drain_seen, 0, sizeof(drain_seen));
+    drain_total = 0;
+    poll_queue = queue;
+    for (int tries = 0; tries < 2000 && drain_total < want; tries++) {
+        drain_once();
+        if (fx.n == 0) {
+            struct timeval tv = { 0, 5000 };
+
+            event_base_loopexit(fx.base, &tv);
+            event_base_dispatch(fx.base);
+        }
+    }
+    assert_int_equal(drain_total, want);
+    for (int i = 0; i < want; i++)
+        assert_int_equal(drain_seen[i], 1);
+    drain_once();
+    assert_int_equal(fx.n, 0);
+}
+
+static void
+test_publishes_claimed_together_reach_each_queue_once(void **state)
+{
+    (void)state;
+    make_queue("a");
+    make_queue("b");
+    make_queue("c");
+    add_topic("tt");
+    add_sub("s-a", "tt", "a", NULL, true, NULL);
+    add_sub("s-b", "tt", "b", NULL, false, NULL);
+    add_sub("s-c", "tt", "c", "{\"color\":[\"red\"]}", true, NULL);   /* matches none */
+    publish_many("tt", 37, 40);         /* more than one batch send per queue */
+    expect_each_once("a", 37);
+    expect_each_once("b", 37);
+    expect_each_once("c", 0);
+    run_until(nothing_left, "the publishes to be acked");
+}
+
+static void
+test_refused_batch_still_delivers_each(void **state)
+{
+    (void)state;
+    /* 1024-byte queue: a batch of 300-byte messages is over its limit, one is not. */
+    make_queue_sized("small", 1024);
+    make_queue("big");
+    add_topic("ts");
+    add_sub("s-small", "ts", "small", NULL, true, NULL);
+    add_sub("s-big", "ts", "big", NULL, true, NULL);
+    publish_many("ts", 12, 300);
+    expect_each_once("big", 12);
+    expect_each_once("small", 12);
+    run_until(nothing_left, "the deliveries to be acked");
+}
+
+/* A broker stopped after accepting publishes but before fanning them out leaves
+ * their entries in the outbox: the next broker's fanout delivers each once. */
+static void
+test_publish_left_in_outbox_is_delivered_by_the_next_fanout(void **state)
+{
+    sl_fanout_opts_t o = { "us-east-1", "000000000000", 100 };
+    char rec[256];
+
+    (void)state;
+    sl_fanout_destroy(fx.f);            /* "the broker stopped" */
+    fx.f = sl_fanout_create(fx.base, fx.store, NULL, &o);   /* "the next broker" */
+    sl_fanout_set_base_url(fx.f, "http://127.0.0.1:1/");
+    fx.pending = 1;
+    sl_fanout_load(fx.f, on_loaded, NULL);
+    run_until(settled, "the load");
+    make_queue("after");
+    add_topic("tr");                    /* (in the cache only: after the load, or it is lost) */
+    add_sub("s-after", "tr", "after", NULL, true, NULL);
+    /* the entries the stopped broker accepted: not appended by this fanout, so
+     * nothing kicks it; its periodic claim finds them */
+    fx.pending = 12;
+    for (int i = 0; i < 12; i++) {
+        snprintf(rec, sizeof(rec), "{\"id\":\"11111111-2222-4333-8444-%012d\",\"topic\":"
+                 "\"tr\",\"message\":\"m-%d-\",\"ts\":1700000000000}", i, i);
+        assert_int_equal(sl_store_outbox_append(fx.store, "sns.publish", rec, strlen(rec), 0,
+                                                on_done, NULL), SL_OK);
+    }
+    run_until(settled, "the appends");
+    expect_each_once("after", 12);
+    run_until(nothing_left, "the publishes to be acked");
+}
+
 int
 main(void)
 {
@@ -319,6 +479,11 @@ main(void)
         cmocka_unit_test_setup_teardown(test_fanout_filters_envelope_and_raw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_entry_is_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_queue_goes_to_dlq, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publishes_claimed_together_reach_each_queue_once,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_batch_still_delivers_each, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_publish_left_in_outbox_is_delivered_by_the_next_fanout, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
