@@ -1219,6 +1219,7 @@ take_message_attrs(const json_t *ma, json_t *rec, size_t *size, char *buf, size_
         const char *type = get_str(a, "DataType"), *sv = get_str(a, "StringValue");
         const char *bv = get_str(a, "BinaryValue");
         const char *val = sv ? sv : bv;
+        size_t vsize;                   /* what counts against the size limit */
 
         if (*name == '\0' || strlen(name) > 256) {
             snprintf(buf, len, "Invalid parameter: MessageAttributes Reason: a message "
@@ -1273,8 +1274,11 @@ take_message_attrs(const json_t *ma, json_t *rec, size_t *size, char *buf, size_
                 return buf;
             }
             sl_free(bin);
+            vsize = blen;               /* the bytes, not their base64 text */
+        } else {
+            vsize = strlen(val);
         }
-        *size += strlen(name) + strlen(type) + strlen(val);
+        *size += strlen(name) + strlen(type) + vsize;
         json_object_set_new(out, name, json_pack("{s:s, s:s}", "Type", type, "Value", val));
     }
     json_object_set_new(rec, "attrs", out);

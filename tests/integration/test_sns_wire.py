@@ -15,6 +15,7 @@ message made in setUpClass untouched. Runs on every store (conformance).
 Usage: /usr/bin/python3 test_sns_wire.py BUILD_DIR [REPO_DIR]
 """
 
+import base64
 import json
 import os
 import socket
@@ -375,6 +376,10 @@ class SnsWireTest(unittest.TestCase):
             # name "a" + type "String" + value count against the limit too
             [("Message", "m" * (KIB256 - 7 - 100))]
             + attr_pairs("MessageAttributes", [("a", "String", "v" * 100)]),
+            # a Binary value counts its bytes, not its base64 text (3000 bytes, 4000 chars)
+            [("Message", "m" * (KIB256 - 7 - 3000))]
+            + attr_pairs("MessageAttributes",
+                         [("a", "Binary", base64.b64encode(b"\x01" * 3000).decode())]),
         ]
         refused = [
             [("Message", "x" * (KIB256 + 1))],
@@ -384,6 +389,9 @@ class SnsWireTest(unittest.TestCase):
             + attr_pairs("MessageAttributes", [("a", "String", "v" * 100)]),
             [("Message", "m" * (KIB256 - 7 - 100))]
             + attr_pairs("MessageAttributes", [("a", "String", "v" * 101)]),
+            [("Message", "m" * (KIB256 - 7 - 3000 + 1))]
+            + attr_pairs("MessageAttributes",
+                         [("a", "Binary", base64.b64encode(b"\x01" * 3000).decode())]),
         ]
         for pairs in accepted:
             with self.subTest(accepted=len(pairs)):
