@@ -133,6 +133,9 @@ stop_broker() {
     local rc=$?
     trap - EXIT
     stop_broker_quiet
+    # What the test started besides the broker (e.g. redis_cleanup): stop_broker
+    # ends with exit, so a trap's later commands would never run.
+    [ -n "${LIB_AFTER_BROKER:-}" ] && $LIB_AFTER_BROKER
     if [ -n "$BROKER_LOG" ]; then
         check_broker_log "$BROKER_LOG" || LIB_FAILED=1
     fi

@@ -18,6 +18,12 @@ REDIS_PORT=""
 REDIS_DIR=""
 REDIS_URL=""
 REDIS_SERVER_BIN=${REDIS_SERVER_BIN:-$(command -v redis-server || true)}
+# setpriv --pdeathsig: the server goes when the test script does, even if the
+# script's cleanup never runs (a ctest timeout, an exit in another trap).
+REDIS_PDEATHSIG=()
+if setpriv --pdeathsig TERM true 2>/dev/null; then
+    REDIS_PDEATHSIG=(setpriv --pdeathsig TERM)
+fi
 
 redis_log() { printf '%s\n' "$*" >&2; }
 
@@ -56,7 +62,7 @@ start_redis() {
     fi
     [ -n "$REDIS_DIR" ] || REDIS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sluice-redis.XXXXXX")
     [ -n "$REDIS_PORT" ] || REDIS_PORT=$(redis_free_port)
-    "$REDIS_SERVER_BIN" --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    "${REDIS_PDEATHSIG[@]}" "$REDIS_SERVER_BIN" --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
         --dir "$REDIS_DIR" </dev/null >>"$REDIS_DIR/redis.log" 2>&1 &
     REDIS_PID=$!
     REDIS_URL="redis://127.0.0.1:$REDIS_PORT"

@@ -22,10 +22,10 @@ if [ "${SLUICE_IT_STORE:-memory}" = redis ]; then
     . "$HERE/redis_lib.sh"
     start_redis || exit $?
     STORE_ARGS=(--store "$REDIS_URL?prefix=snscli:")
-    trap 'stop_broker; redis_cleanup' EXIT
+    LIB_AFTER_BROKER=redis_cleanup
+    trap redis_cleanup EXIT         # until start_broker sets its own trap
 fi
 start_broker "$BUILD_DIR" "${STORE_ARGS[@]}" || exit 1
-[ "${SLUICE_IT_STORE:-memory}" = redis ] && trap 'stop_broker; redis_cleanup' EXIT
 
 PASSED=0
 FAILED=0
