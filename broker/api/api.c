@@ -43,15 +43,21 @@ K(SL_ERR_RESOURCE_NOT_FOUND, 400, true, "ResourceNotFoundException",
 K(SL_ERR_METHOD_NOT_ALLOWED, 405, true, "MethodNotAllowed", "MethodNotAllowed");
 
 void
-sl_api_err_set(sl_api_err_t *e, const sl_api_errkind_t *kind, const char *fmt, ...)
+sl_api_err_vset(sl_api_err_t *e, const sl_api_errkind_t *kind, const char *fmt, va_list ap)
 {
-    va_list ap;
-
     e->http = kind->http;
     e->sender = kind->sender;
     e->shape = kind->shape;
     e->code = kind->code;
-    va_start(ap, fmt);
     vsnprintf(e->message, sizeof(e->message), fmt, ap);
+}
+
+void
+sl_api_err_set(sl_api_err_t *e, const sl_api_errkind_t *kind, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    sl_api_err_vset(e, kind, fmt, ap);
     va_end(ap);
 }

@@ -4,6 +4,7 @@
 #ifndef SLUICE_API_H
 #define SLUICE_API_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 
 typedef struct sl_api_err {
@@ -33,5 +34,7 @@ extern const sl_api_errkind_t SL_ERR_NONEXISTENT_QUEUE, SL_ERR_QUEUE_EXISTS,
 /* Fills e from kind with a printf-style message. */
 void sl_api_err_set(sl_api_err_t *e, const sl_api_errkind_t *kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+void sl_api_err_vset(sl_api_err_t *e, const sl_api_errkind_t *kind, const char *fmt,
+                     va_list ap) __attribute__((format(printf, 3, 0)));
 
 #endif

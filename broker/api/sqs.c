@@ -175,9 +175,8 @@ fail(sl_sqs_call_t *c, const sl_api_errkind_t *kind, const char *fmt, ...)
     sl_api_err_t e;
     va_list ap;
 
-    sl_api_err_set(&e, kind, "%s", "");
     va_start(ap, fmt);
-    vsnprintf(e.message, sizeof(e.message), fmt, ap);
+    sl_api_err_vset(&e, kind, fmt, ap);
     va_end(ap);
     return finish(c, &e, NULL);
 }
