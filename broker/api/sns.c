@@ -140,9 +140,8 @@ fail(sl_sns_call_t *c, const sl_api_errkind_t *kind, const char *fmt, ...)
     sl_api_err_t e;
     va_list ap;
 
-    sl_api_err_set(&e, kind, "%s", "");
     va_start(ap, fmt);
-    vsnprintf(e.message, sizeof(e.message), fmt, ap);
+    sl_api_err_vset(&e, kind, fmt, ap);
     va_end(ap);
     return finish(c, &e, NULL);
 }
@@ -343,13 +342,14 @@ on_topic_put(void *arg, int status)
     bump_then(c);
 }
 
+/* Stores doc (taking the reference) as the metadata item kind/key; cb runs on the
+ * answer, then `then`. */
 static bool
-put_topic(sl_sns_call_t *c, void (*then)(sl_sns_call_t *c))
+put_meta(sl_sns_call_t *c, const char *kind, const char *key, json_t *doc,
+         void (*cb)(void *arg, int status), void (*then)(sl_sns_call_t *c))
 {
-    json_t *doc = sl_topic_spec_to_json(&c->topic);
     char *text = sl_json_dumps(doc, NULL);
-    int rc = sl_store_meta_put(c->svc->store, SL_TOPIC_META_KIND, c->topic.name, text,
-                               strlen(text), on_topic_put, c);
+    int rc = sl_store_meta_put(c->svc->store, kind, key, text, strlen(text), cb, c);
 
     sl_free(text);
     json_decref(doc);
@@ -358,6 +358,13 @@ put_topic(sl_sns_call_t *c, void (*then)(sl_sns_call_t *c))
     c->then = then;
     c->store_pending++;
     return true;
+}
+
+static bool
+put_topic(sl_sns_call_t *c, void (*then)(sl_sns_call_t *c))
+{
+    return put_meta(c, SL_TOPIC_META_KIND, c->topic.name, sl_topic_spec_to_json(&c->topic),
+                    on_topic_put, then);
 }
 
 static void
@@ -380,18 +387,8 @@ on_sub_put(void *arg, int status)
 static bool
 put_sub(sl_sns_call_t *c, void (*then)(sl_sns_call_t *c))
 {
-    json_t *doc = sl_sub_spec_to_json(&c->sub);
-    char *text = sl_json_dumps(doc, NULL);
-    int rc = sl_store_meta_put(c->svc->store, SL_SUB_META_KIND, c->sub.id, text, strlen(text),
-                               on_sub_put, c);
-
-    sl_free(text);
-    json_decref(doc);
-    if (rc != SL_OK)
-        return fail_store(c, rc);
-    c->then = then;
-    c->store_pending++;
-    return true;
+    return put_meta(c, SL_SUB_META_KIND, c->sub.id, sl_sub_spec_to_json(&c->sub), on_sub_put,
+                    then);
 }
 
 static void
