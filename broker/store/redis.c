@@ -1218,14 +1218,19 @@ on_merged_receive(merge_t *m, int status, const redisReply *r)
     }
 }
 
+/* Hands each merged send or delete batch its slice of r: after the reply's two
+ * header elements, batch i takes per_call + per_item * n_i elements. */
 static void
-on_merged_delete(merge_t *m, int status, const redisReply *r)
+on_merged_batches(merge_t *m, int status, const redisReply *r, const char *what,
+                  size_t per_call, size_t per_item,
+                  void (*deliver)(rop_t *o, int status, const redisReply *r, size_t first))
 {
     long long pub = 0;
     size_t first = 2;
 
-    if (status == SL_OK && (!is_array(r, 2 + m->items) || !r_int(r, 1, &pub))) {
-        malformed(m->ops[0], "batch");
+    if (status == SL_OK && (!is_array(r, 2 + per_call * m->n + per_item * m->items) ||
+                            !r_int(r, 1, &pub))) {
+        malformed(m->ops[0], what);
         status = SL_EBACKEND;
     }
     for (size_t i = 0; i < m->n; i++) {
@@ -1234,33 +1239,9 @@ on_merged_delete(merge_t *m, int status, const redisReply *r)
 
         m->ops[i] = NULL;
         if (!m->rs->closing)
-            deliver_batch(o, status, r, first);
+            deliver(o, status, r, first);
         rop_free(o);
-        first += n;
-    }
-    if (status == SL_OK && pub)
-        published(m->rs, m->name);
-}
-
-static void
-on_merged_send(merge_t *m, int status, const redisReply *r)
-{
-    long long pub = 0;
-    size_t first = 2;
-
-    if (status == SL_OK && (!is_array(r, 2 + m->n + 3 * m->items) || !r_int(r, 1, &pub))) {
-        malformed(m->ops[0], "send");
-        status = SL_EBACKEND;
-    }
-    for (size_t i = 0; i < m->n; i++) {
-        rop_t *o = m->ops[i];
-        size_t n = o->n;
-
-        m->ops[i] = NULL;
-        if (!m->rs->closing)
-            deliver_sent(o, status, r, first);
-        rop_free(o);
-        first += 1 + 3 * n;
+        first += per_call + per_item * n;
     }
     if (status == SL_OK && pub)
         published(m->rs, m->name);
@@ -1279,11 +1260,11 @@ on_merged(void *arg, int status, redisReply *r)
     enter(rs);
     status = reply_status(m->ops[0], sl__rscript_name(m->script), status, r);
     if (m->script == SL_RS_SEND)
-        on_merged_send(m, status, r);
+        on_merged_batches(m, status, r, "send", 1, 3, deliver_sent);
     else if (m->script == SL_RS_RECEIVE)
         on_merged_receive(m, status, r);
     else
-        on_merged_delete(m, status, r);
+        on_merged_batches(m, status, r, "batch", 0, 1, deliver_batch);
     merge_free(m);
     leave(rs);
 }
